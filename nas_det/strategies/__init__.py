@@ -1,0 +1,9 @@
+"""Search strategies: ask/tell algorithms over any search space.
+
+The pure ones (random, aging evolution, the DetNAS genetic algorithm) import no torch;
+the REINFORCE controller and progressive SMBO (in their own modules) use torch and are
+imported on demand by :func:`build_strategy`.
+"""
+from .base import STRATEGIES, Strategy, build_strategy, register_strategy
+
+__all__ = ['STRATEGIES', 'Strategy', 'build_strategy', 'register_strategy']
