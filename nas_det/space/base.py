@@ -181,6 +181,18 @@ class SearchSpace:
         search), or ``None`` when the space declares no blocks."""
         return None
 
+    def prefix(self, num_blocks: int) -> 'SearchSpace':
+        """The space of architectures made of the first ``num_blocks`` blocks only.
+
+        Contract (progressive search relies on it): ``p = space.prefix(b)`` declares
+        ``b`` blocks, and ``p.blocks()[i]`` has the same decisions (same options, same
+        order) as ``space.blocks()[i]``; ``space.prefix(len(space.blocks()))`` searches
+        the same architectures as ``space``. Spaces without blocks raise ``ValueError``.
+        """
+        raise ValueError(f'{self.name}: this space declares no blocks, so progressive '
+                         'search cannot grow it block by block; give the space blocks '
+                         '(e.g. ChoiceSpace(..., blocks=[[...], ...])) or use another strategy')
+
     # ---- JSON ---------------------------------------------------------------
     def to_dict(self, genotype) -> dict:
         self.validate(genotype)
@@ -289,6 +301,25 @@ class ChoiceSpace(SearchSpace):
 
     def blocks(self):
         return None if self._blocks is None else list(self._blocks)
+
+    def prefix(self, num_blocks: int) -> 'ChoiceSpace':
+        """The first ``num_blocks`` blocks free, every later decision fixed to its first
+        option (its default). Its genotypes are full assignments, valid in this space."""
+        if self._blocks is None:
+            return super().prefix(num_blocks)
+        if not isinstance(num_blocks, int) or not 1 <= num_blocks <= len(self._blocks):
+            raise ValueError(f'num_blocks: an integer in [1, {len(self._blocks)}] is '
+                             f'expected, got {num_blocks!r}')
+        free = {i for g in self._blocks[:num_blocks] for i in g}
+        choices = [(d.key, d.options if i in free else d.options[:1])
+                   for i, d in enumerate(self.decisions)]
+        blocks = [[self._keys[i] for i in g] for g in self._blocks[:num_blocks]]
+        if num_blocks < len(self._blocks):  # fixed decisions form one trailing group
+            rest = [self._keys[i] for g in self._blocks[num_blocks:] for i in g]
+            sub = ChoiceSpace(choices, blocks=blocks + [rest], name=self.name)
+            sub._blocks = sub._blocks[:num_blocks]
+            return sub
+        return ChoiceSpace(choices, blocks=blocks, name=self.name)
 
     def to_tokens(self, genotype) -> tuple:
         if isinstance(genotype, Mapping):
