@@ -288,9 +288,10 @@ class ChoiceSpace(SearchSpace):
                     seen.append(k)
                     idx.append(keys.index(k))
                 groups.append(tuple(idx))
-            if len(seen) != len(keys):
-                missing = [k for k in keys if k not in seen]
-                raise ValueError(f'blocks: keys {missing} belong to no block')
+            missing = [d.key for d in decisions if d.key not in seen and len(d.options) > 1]
+            if missing:
+                raise ValueError(f'blocks: keys {missing} belong to no block (only '
+                                 'single-option decisions may stay outside blocks)')
             self._blocks = groups
 
     def config(self) -> dict:
@@ -314,11 +315,6 @@ class ChoiceSpace(SearchSpace):
         choices = [(d.key, d.options if i in free else d.options[:1])
                    for i, d in enumerate(self.decisions)]
         blocks = [[self._keys[i] for i in g] for g in self._blocks[:num_blocks]]
-        if num_blocks < len(self._blocks):  # fixed decisions form one trailing group
-            rest = [self._keys[i] for g in self._blocks[num_blocks:] for i in g]
-            sub = ChoiceSpace(choices, blocks=blocks + [rest], name=self.name)
-            sub._blocks = sub._blocks[:num_blocks]
-            return sub
         return ChoiceSpace(choices, blocks=blocks, name=self.name)
 
     def to_tokens(self, genotype) -> tuple:
