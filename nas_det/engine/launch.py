@@ -1,0 +1,76 @@
+"""``tools/search.py``: run the phases a config names (train, search, export, ...)."""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import sys
+
+from .dist import LAUNCHERS
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description='Run a nas_det config: the phases it names (supernet training, search, '
+                    'export, ...), or plain training when it names none.')
+    p.add_argument('config', help='config file path')
+    p.add_argument('--work-dir', help='where logs, checkpoints and search state go '
+                   '(default: ./work_dirs/<config name>)')
+    p.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                   help='override config settings, mmengine style: key=value, '
+                   'nested keys with dots, lists as a=[1,2]')
+    p.add_argument('--resume', action='store_true',
+                   help='resume every unfinished phase from the work dir; finished phases '
+                   'are skipped')
+    p.add_argument('--launcher', choices=LAUNCHERS, default='none', help='job launcher')
+    p.add_argument('--seed', type=int, default=None, help='random seed (overrides randomness.seed)')
+    p.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def load_config(args):
+    from mmengine.config import Config, DictAction
+    if not osp.isfile(args.config):
+        raise SystemExit(f'config file {args.config} does not exist')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        opts = {}
+        action = DictAction(option_strings=['--cfg-options'], dest='cfg_options')
+        ns = argparse.Namespace()
+        action(None, ns, args.cfg_options)
+        opts = ns.cfg_options
+        cfg.merge_from_dict(opts)
+    if args.work_dir:
+        cfg.work_dir = args.work_dir
+    elif not cfg.get('work_dir'):
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.seed is not None:
+        cfg.setdefault('randomness', {})['seed'] = args.seed
+    return cfg
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import nas_det  # noqa: F401  registers modules, phases, checkpoint handling
+    from nas_det.engine import checkpoint
+    from nas_det.engine.dist import setup_distributed
+    from nas_det.engine.offline import check_offline
+    from nas_det.engine.phases import PhaseContext, run_phases
+    cfg = load_config(args)
+    check_offline(cfg._cfg_dict.to_dict())
+    setup_distributed(cfg, args.launcher)
+    checkpoint.TRUSTED_DIRS.append(osp.abspath(cfg.work_dir))
+    ctx = PhaseContext(work_dir=cfg.work_dir, resume=args.resume, args=args)
+    outputs = run_phases(cfg, ctx)
+    print(f'[nas_det] done; results under {osp.abspath(cfg.work_dir)}', flush=True)
+    for name, out in outputs.items():
+        for k, v in out.items():
+            print(f'[nas_det]   {name}.{k}: {v}', flush=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Phases that ``tools/search.py`` runs in the order a config names them.
+
+A config may hold ``phases = ['train', 'search', 'export']`` (strings, or dicts
+``dict(type='train', **config_overrides)``). Without a ``phases`` key a config is a plain
+training run (``['train']``). Each phase is a function ``(cfg, ctx) -> dict`` registered
+with :func:`register_phase`; ``ctx`` carries the command-line arguments, the work dir of
+the whole run and what earlier phases returned (for example ``ctx.outputs['train']
+['checkpoint']``). With more than one phase each runs in its own sub-folder of the work
+dir. A finished phase writes ``<phase work dir>/phase_done.json``; with ``--resume`` a
+finished phase is skipped and an unfinished one resumes where it stopped.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import os.path as osp
+from dataclasses import dataclass, field
+
+PHASES: dict = {}
+
+
+def register_phase(name: str):
+    """Decorator: register ``fn(cfg, ctx) -> dict`` as the phase ``name``."""
+    def deco(fn):
+        PHASES[name] = fn
+        return fn
+    return deco
+
+
+@dataclass
+class PhaseContext:
+    work_dir: str
+    resume: bool = False
+    outputs: dict = field(default_factory=dict)
+    args: object = None
+
+
+def normalize_phases(cfg) -> list:
+    """``[(name, overrides)]`` from ``cfg.phases``, with clear errors."""
+    raw = cfg.get('phases', None) or ['train']
+    if isinstance(raw, (str, dict)):
+        raw = [raw]
+    out = []
+    for i, p in enumerate(raw):
+        if isinstance(p, str):
+            name, over = p, {}
+        elif isinstance(p, dict) and 'type' in p:
+            over = {k: v for k, v in p.items() if k != 'type'}
+            name = p['type']
+        else:
+            raise ValueError(f'phases[{i}]: a phase name or dict(type=NAME, ...) is expected, '
+                             f'got {p!r}')
+        if name not in PHASES:
+            raise ValueError(f'phases[{i}]: {name!r} is not allowed; allowed values: '
+                             f'{sorted(PHASES)}')
+        out.append((name, over))
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f'phases: each phase may appear once, got {names}')
+    return out
+
+
+def phase_config(cfg, overrides: dict, work_dir: str):
+    """A deep copy of ``cfg`` with the phase's overrides merged and its work dir set."""
+    pcfg = copy.deepcopy(cfg)
+    if overrides:
+        pcfg.merge_from_dict(overrides, allow_list_keys=True)
+    pcfg.work_dir = work_dir
+    pcfg.pop('phases', None)
+    return pcfg
+
+
+def run_phases(cfg, ctx: PhaseContext) -> dict:
+    from mmengine.dist import get_rank
+    phases = normalize_phases(cfg)
+    for name, over in phases:
+        wd = ctx.work_dir if len(phases) == 1 else osp.join(ctx.work_dir, name)
+        marker = osp.join(wd, 'phase_done.json')
+        if ctx.resume and osp.isfile(marker):
+            with open(marker) as f:
+                ctx.outputs[name] = json.load(f)
+            print(f'[nas_det] phase {name!r}: already finished, skipping ({marker})', flush=True)
+            continue
+        print(f'[nas_det] phase {name!r}: work dir {wd}', flush=True)
+        out = PHASES[name](phase_config(cfg, over, wd), ctx) or {}
+        ctx.outputs[name] = out
+        if get_rank() == 0:
+            os.makedirs(wd, exist_ok=True)
+            tmp = marker + '.tmp'
+            with open(tmp, 'w') as f:
+                json.dump(out, f, indent=2, sort_keys=True)
+            os.replace(tmp, marker)
+        for k, v in out.items():
+            print(f'[nas_det] phase {name!r}: {k}: {v}', flush=True)
+    return ctx.outputs
+
+
+def last_checkpoint(work_dir: str) -> str | None:
+    """The checkpoint mmengine's CheckpointHook recorded last in ``work_dir``."""
+    f = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(f):
+        with open(f) as fh:
+            path = fh.read().strip()
+        return path if osp.isfile(path) else None
+    return None
+
+
+@register_phase('train')
+def train_phase(cfg, ctx: PhaseContext) -> dict:
+    """Plain mmengine training of ``cfg`` (a supernet, a subnet, any model).
+
+    Starts from the previous phase's checkpoint when the config sets
+    ``load_from='previous'``.
+    """
+    from mmengine.runner import Runner
+    if cfg.get('load_from') == 'previous':
+        prev = [o.get('checkpoint') for o in ctx.outputs.values() if o.get('checkpoint')]
+        if not prev:
+            raise ValueError("load_from='previous': no earlier phase produced a checkpoint")
+        cfg.load_from = prev[-1]
+    if ctx.resume:
+        cfg.resume = True
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return {'checkpoint': last_checkpoint(cfg.work_dir)}

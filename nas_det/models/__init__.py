@@ -1,0 +1,1 @@
+"""Torch modules built from genotypes, registered in mmengine's root MODELS."""

@@ -1,0 +1,97 @@
+"""Checkpoints on current torch: safe save format, safe load, refusal of unsafe globals."""
+import os
+import pickle
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+
+import nas_det  # noqa: F401  (installs the checkpoint handling)
+from nas_det.engine import checkpoint as ck
+
+
+def _hub_like():
+    from mmengine.logging import HistoryBuffer
+    buf = HistoryBuffer()
+    for v in (0.5, 0.25, 0.125):
+        buf.update(v)
+    return {
+        'meta': {'epoch': 1, 'iter': 3, 'dataset_meta': {'classes': ('0', '1')}},
+        'state_dict': OrderedDict(w=torch.arange(6.).reshape(2, 3)),
+        'message_hub': {'log_scalars': OrderedDict(loss=buf),
+                        'runtime_info': {'arr': np.arange(4, dtype=np.int64),
+                                         'f': np.float64(2.5), 'names': np.array(['a', 'b'])},
+                        'resumed_keys': {'loss': True}},
+    }
+
+
+def test_saved_checkpoint_loads_with_weights_only(tmp_path):
+    from mmengine.runner import checkpoint as mm_ckpt
+    f = str(tmp_path / 'x.pth')
+    mm_ckpt.save_checkpoint(_hub_like(), f)  # the patched saver
+    raw = torch.load(f, weights_only=True)  # plain torch, strict: must not raise
+    assert raw['message_hub']['log_scalars']['loss'][ck.TAG] == 'HistoryBuffer'
+    back = ck.safe_load(f)
+    buf = back['message_hub']['log_scalars']['loss']
+    from mmengine.logging import HistoryBuffer
+    assert isinstance(buf, HistoryBuffer)
+    assert buf.data[0].tolist() == [0.5, 0.25, 0.125]
+    assert buf.current() == 0.125
+    info = back['message_hub']['runtime_info']
+    assert isinstance(info['arr'], np.ndarray) and info['arr'].tolist() == [0, 1, 2, 3]
+    assert info['arr'].dtype == np.int64
+    assert info['f'] == 2.5 and info['names'].tolist() == ['a', 'b']
+    assert torch.equal(back['state_dict']['w'], torch.arange(6.).reshape(2, 3))
+    assert back['meta']['dataset_meta']['classes'] == ('0', '1')
+
+
+def test_stock_saved_file_is_refused_outside_trusted_dirs(tmp_path, monkeypatch):
+    monkeypatch.delenv('NAS_DET_TRUSTED_DIRS', raising=False)
+    f = str(tmp_path / 'stock.pth')
+    torch.save(_hub_like(), f)  # what a plain mmengine run writes: unsafe globals
+    with pytest.raises(ck.UnsafeCheckpointError, match='HistoryBuffer'):
+        ck.safe_load(f)
+    # the mmengine loader (load_from / resume / init_cfg Pretrained) goes through it too
+    from mmengine.runner.checkpoint import CheckpointLoader
+    with pytest.raises(ck.UnsafeCheckpointError, match='upgrade_checkpoint'):
+        CheckpointLoader.load_checkpoint(f)
+
+
+def test_trusted_dir_loads_stock_file(tmp_path, monkeypatch):
+    f = str(tmp_path / 'stock.pth')
+    torch.save(_hub_like(), f)
+    monkeypatch.setenv('NAS_DET_TRUSTED_DIRS', str(tmp_path))
+    back = ck.safe_load(f)
+    assert back['message_hub']['log_scalars']['loss'].current() == 0.125
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ('echo pwned',))
+
+
+def test_malicious_pickle_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv('NAS_DET_TRUSTED_DIRS', raising=False)
+    f = str(tmp_path / 'evil.pth')
+    torch.save({'state_dict': {}, 'x': Evil()}, f)
+    with pytest.raises(ck.UnsafeCheckpointError, match='system'):
+        ck.safe_load(f)
+
+
+def test_missing_file_and_offline_url():
+    from mmengine.runner.checkpoint import CheckpointLoader
+    with pytest.raises(FileNotFoundError):
+        CheckpointLoader.load_checkpoint('/nonexistent/x.pth')
+
+
+def test_check_offline_names_the_key():
+    from nas_det.engine.offline import check_offline, find_remote_checkpoints
+    cfg = {'model': {'backbone': {'init_cfg': {'type': 'Pretrained',
+                                               'checkpoint': 'torchvision://resnet18x'}}},
+           'load_from': None}
+    assert find_remote_checkpoints(cfg) == [('model.backbone.init_cfg.checkpoint',
+                                             'torchvision://resnet18x')]
+    with pytest.raises(ValueError, match=r'model\.backbone\.init_cfg\.checkpoint'):
+        check_offline(cfg)
+    check_offline({'model': {'backbone': {'init_cfg': None}}, 'load_from': '/local/file.pth'})
