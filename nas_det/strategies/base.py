@@ -157,14 +157,15 @@ class Strategy:
             check_positive_int('n', n)
         if self.done:
             return []
-        if self.max_trials is not None:
-            left = self.max_trials - self.num_told - len(self.pending)
-            if left <= 0:
-                return []
-            n = left if n is None else min(n, left)
-        new = self._propose(n)
-        if n is not None:
-            new = new[:n]
+        left = self.budget_left
+        if left is not None and left <= 0:
+            return []
+        if n is not None and left is not None:
+            n = min(n, left)
+        new = self._propose(n)  # n=None: the natural batch, then cut to the budget
+        limit = left if n is None else n
+        if limit is not None:
+            new = new[:limit]
         for g in new:
             k = self.space.key(g)
             self._genotypes[k] = g
@@ -195,6 +196,14 @@ class Strategy:
     @property
     def num_told(self) -> int:
         return len(self.history)
+
+    @property
+    def budget_left(self) -> int | None:
+        """Trials that may still be asked under ``max_trials`` (None when unlimited).
+        ``_propose`` may cap its natural batch with it so that nothing it proposes is cut."""
+        if self.max_trials is None:
+            return None
+        return self.max_trials - self.num_told - len(self.pending)
 
     @property
     def done(self) -> bool:
