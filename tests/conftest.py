@@ -1,0 +1,31 @@
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: runs a real mmengine Runner (still run in CI)')
+
+
+@pytest.fixture(scope='session')
+def tiny_det_data(tmp_path_factory):
+    """A tiny embedded detection set (real digits), shared by the slow tests."""
+    from nas_det.data import make_detection_set
+    out = tmp_path_factory.mktemp('digits_det')
+    make_detection_set(out, num_train=16, num_val=8, seed=0)
+    return str(out)
+
+
+def run_tool(args, cwd=ROOT, env=None, timeout=600):
+    """Run a python tool in a subprocess; fail with its output on a non-zero exit."""
+    import subprocess
+    e = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT, **(env or {}))
+    p = subprocess.run([sys.executable, *args], cwd=cwd, env=e, capture_output=True,
+                       text=True, timeout=timeout)
+    assert p.returncode == 0, f'{args} failed ({p.returncode}):\n{p.stdout[-4000:]}\n{p.stderr[-6000:]}'
+    return p.stdout + p.stderr
