@@ -5,5 +5,8 @@ the REINFORCE controller and progressive SMBO (in their own modules) use torch a
 imported on demand by :func:`build_strategy`.
 """
 from .base import STRATEGIES, Strategy, build_strategy, register_strategy
+from .evolution import GeneticAlgorithm, RegularizedEvolution
+from .random_search import RandomSearch
 
 __all__ = ['STRATEGIES', 'Strategy', 'build_strategy', 'register_strategy']
+__all__ += ['GeneticAlgorithm', 'RandomSearch', 'RegularizedEvolution']

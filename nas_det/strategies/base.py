@@ -76,7 +76,7 @@ def _load_neural():
         try:
             importlib.import_module(f'{__package__}.{mod}')
         except ModuleNotFoundError as e:
-            if e.name not in ('torch',):
+            if e.name not in ('torch', f'{__package__}.{mod}'):  # no torch / not written
                 raise
 
 
