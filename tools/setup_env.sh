@@ -80,7 +80,7 @@ if [ -n "$missing" ]; then
     if [ -z "$whl" ]; then
       src=$(mktemp -d)
       log "building mmcv $(pin mmcv) with ops from source in $src (about 13 min on 2 cores)"
-      "$py" -m pip download -q --no-deps --no-binary :all: "mmcv==$(pin mmcv)" -d "$src"
+      "$py" -m pip download -q --no-deps --no-build-isolation --no-binary :all: "mmcv==$(pin mmcv)" -d "$src"
       tar -xzf "$src"/mmcv-*.tar.gz -C "$src"
       d=$(ls -d "$src"/mmcv-*/ | head -n1)
       grep -q "'-std=c++17'" "$d/setup.py" || { log "mmcv setup.py has no -std=c++17 flag to patch"; exit 1; }

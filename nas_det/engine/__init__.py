@@ -1,4 +1,4 @@
 """mmengine glue: the only code that sees a Runner (hooks, loops, phases, checkpoints)."""
-from . import checkpoint, phases  # noqa: F401
+from . import checkpoint, evaluators, export, hooks, phases, search_loop  # noqa: F401
 
 checkpoint.install()

@@ -114,13 +114,45 @@ def train_phase(cfg, ctx: PhaseContext) -> dict:
     ``load_from='previous'``.
     """
     from mmengine.runner import Runner
-    if cfg.get('load_from') == 'previous':
-        prev = [o.get('checkpoint') for o in ctx.outputs.values() if o.get('checkpoint')]
-        if not prev:
-            raise ValueError("load_from='previous': no earlier phase produced a checkpoint")
-        cfg.load_from = prev[-1]
+    _resolve_load_from(cfg, ctx)
     if ctx.resume:
         cfg.resume = True
     runner = Runner.from_cfg(cfg)
     runner.train()
     return {'checkpoint': last_checkpoint(cfg.work_dir)}
+
+
+def _resolve_load_from(cfg, ctx: PhaseContext) -> None:
+    """``load_from='previous'`` -> the last checkpoint an earlier phase produced; a local
+    ``load_from`` that does not exist fails here, before anything is built."""
+    if cfg.get('load_from') == 'previous':
+        prev = [o.get('checkpoint') for o in ctx.outputs.values() if o.get('checkpoint')]
+        if not prev:
+            raise ValueError("load_from='previous': no earlier phase produced a checkpoint")
+        cfg.load_from = prev[-1]
+    lf = cfg.get('load_from')
+    if lf and '://' not in lf and not osp.isfile(lf):
+        raise FileNotFoundError(f'load_from: checkpoint {lf} does not exist (train the supernet '
+                                'first, or point load_from at its checkpoint)')
+
+
+@register_phase('search')
+def search_phase(cfg, ctx: PhaseContext) -> dict:
+    """Search with ``train_cfg=dict(type='SearchLoop', ...)`` on the model of ``load_from``
+    (``'previous'``: the supernet the train phase produced)."""
+    from mmengine.runner import Runner
+    if not isinstance(cfg.get('train_cfg'), dict) or cfg.train_cfg.get('type') != 'SearchLoop':
+        raise ValueError("phase 'search': train_cfg must be dict(type='SearchLoop', ...)")
+    _resolve_load_from(cfg, ctx)
+    if not cfg.get('load_from'):
+        print('[nas_det] phase search: no load_from: searching an untrained model', flush=True)
+    cfg.train_cfg.resume = ctx.resume
+    cfg.resume = False
+    # the sampling hook trains supernets; the search sets paths itself
+    cfg.custom_hooks = [h for h in cfg.get('custom_hooks', []) if h.get('type') != 'UniformSamplingHook']
+    cfg.default_hooks = dict(cfg.get('default_hooks', {}), checkpoint=None)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return {'best_genotype': osp.join(cfg.work_dir, 'best_genotype.json'),
+            'search_summary': osp.join(cfg.work_dir, 'search_summary.json'),
+            'supernet_checkpoint': cfg.get('load_from')}

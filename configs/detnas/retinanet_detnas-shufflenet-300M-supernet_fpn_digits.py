@@ -1,0 +1,24 @@
+# DetNAS supernet training: RetinaNet with the 20-block ShuffleNetV2 supernet backbone
+# (the paper's 300M space), one uniformly random path per iteration (single-path one-shot),
+# from scratch, on the embedded digits.
+_base_ = [
+    '../_base_/models/retinanet_r18_fpn.py',
+    '../_base_/datasets/digits_det.py',
+    '../_base_/schedules/iter_sgd.py',
+    '../_base_/default_runtime.py',
+]
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='ShuffleNetV2Supernet',
+        arch='300M',
+        widen_factor=1.0,
+        out_indices=(0, 1, 2, 3),
+        frozen_stages=-1,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=False,
+        init_cfg=None),
+    neck=dict(in_channels=[64, 160, 320, 640], start_level=1))
+custom_hooks = [dict(type='UniformSamplingHook', seed=0)]
+# three of four choices of every block are idle at each step (also for the CPU DDP wrapper)
+find_unused_parameters = True

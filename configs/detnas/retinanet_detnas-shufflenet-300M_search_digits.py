@@ -1,0 +1,27 @@
+# The DetNAS pipeline on the embedded digits, end to end (the README's main command):
+#   1. train the supernet (uniform single-path sampling),
+#   2. evolutionary search of paths under a 300M FLOPs limit (backbone at 1x3x224x224),
+#      BN statistics re-estimated per candidate, COCO bbox mAP on val images as reward,
+#   3. export the best path as a ready-to-train config initialised from the supernet.
+# Reduced settings so it runs in minutes on 2 CPU cores (the paper's are in the _coco
+# configs): 300 supernet iterations, population 10 x 4 generations, 4 recalibration
+# batches, 48 val images per candidate.
+_base_ = './retinanet_detnas-shufflenet-300M-supernet_fpn_digits.py'
+
+search_cfg = dict(
+    type='SearchLoop',
+    strategy=dict(
+        type='GeneticAlgorithm', population=10, top_k=4, num_mutation=4,
+        mutation_prob=0.1, num_crossover=4, generations=4),
+    evaluator=dict(
+        type='SupernetEvaluator', metric='coco/bbox_mAP', bn_mode='recalibrate',
+        bn_batches=4, num_val_images=48),
+    max_flops=300e6,
+    cost_input_shape=(3, 224, 224),
+    compare_random=4)
+
+phases = [
+    dict(type='train'),
+    dict(type='search', load_from='previous', train_cfg=dict(_delete_=True, **search_cfg)),
+    dict(type='export', export=dict(module='backbone', init_from_supernet=True)),
+]

@@ -1,0 +1,227 @@
+"""Evaluators: the one bridge from a genotype to a reward (``Result``).
+
+An evaluator is built by the search loop with the Runner (model, configs, work dir) and
+is called as ``evaluator(genotype) -> Result``. Every rank holds one; in a distributed
+search each rank evaluates its own candidates, with a non-distributed dataloader and a
+metric computed locally (mmengine's metrics would otherwise gather over all ranks).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import torch
+from mmengine.dataset import pseudo_collate
+from mmengine.model import is_model_wrapper
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .driver import Result
+
+EVALUATORS: dict = {}
+
+
+def register_evaluator(cls):
+    EVALUATORS[cls.__name__] = cls
+    return cls
+
+
+def build_evaluator(cfg: dict, runner, **kwargs):
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        raise ValueError(f'evaluator: a dict with a "type" key is expected, got {cfg!r}')
+    cfg = dict(cfg)
+    name = cfg.pop('type')
+    if name not in EVALUATORS:
+        raise ValueError(f'evaluator.type: {name!r} is not allowed; allowed values: '
+                         f'{sorted(EVALUATORS)}')
+    try:
+        return EVALUATORS[name](runner, **cfg, **kwargs)
+    except TypeError as e:
+        raise ValueError(f'evaluator {name}: {e}') from None
+
+
+def unwrap(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+def _build_dataset(dataset_cfg, num_images=None):
+    from mmengine.registry import DATASETS
+    cfg = copy.deepcopy(dataset_cfg)
+    if num_images is not None:
+        cfg['indices'] = int(num_images)
+    return DATASETS.build(cfg)
+
+
+def local_loader(dataset, batch_size: int, shuffle_seed: int | None = None, num_workers: int = 0):
+    """A non-distributed dataloader (every rank reads everything it is given)."""
+    from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
+    if shuffle_seed is None:
+        sampler = SequentialSampler(dataset)
+    else:
+        sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(shuffle_seed))
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      collate_fn=pseudo_collate)
+
+
+def local_metrics(evaluator) -> dict:
+    """Compute an mmengine ``Evaluator``'s metrics on this rank only, then reset them."""
+    out = {}
+    for metric in evaluator.metrics:
+        if not metric.results:
+            raise RuntimeError(f'{type(metric).__name__}: no results to compute a metric from')
+        res = metric.compute_metrics(metric.results)
+        prefix = f'{metric.prefix}/' if getattr(metric, 'prefix', None) else ''
+        out.update({f'{prefix}{k}': v for k, v in res.items()})
+        metric.results.clear()
+    return out
+
+
+@torch.no_grad()
+def recalibrate_bn(model, modules, batches) -> int:
+    """Reset and re-estimate the BN statistics of ``modules`` on ``batches``.
+
+    The BN layers inside ``modules`` are reset and switched to a cumulative average
+    (``momentum=None``), then ``batches`` go through the model in ``tensor`` mode with
+    only those layers in training mode; the rest of the model stays in eval mode.
+    Returns the number of BN layers recalibrated.
+    """
+    bns = [m for mod in modules for m in mod.modules()
+           if isinstance(m, _BatchNorm) and m.track_running_stats]
+    momenta = [bn.momentum for bn in bns]
+    model.eval()
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+        bn.train()
+    try:
+        for data in batches:
+            data = model.data_preprocessor(data, True)
+            model._run_forward(data, mode='tensor')
+    finally:
+        for bn, mom in zip(bns, momenta):
+            bn.momentum = mom
+        model.eval()
+    return len(bns)
+
+
+@register_evaluator
+class SupernetEvaluator:
+    """Evaluate paths of a trained one-shot supernet (DetNAS).
+
+    Per candidate: set the path on the searchable module(s), re-estimate BN statistics on
+    ``bn_batches`` training batches (the paper resets and re-estimates them), validate on
+    the val set (or its first ``num_val_images``) with the config's ``val_evaluator``, and
+    return ``metric`` as the reward. The same training batches (a seeded sample) and val
+    images serve every candidate, so candidates are compared on equal terms.
+
+    Args:
+        runner (Runner): the runner (model, dataloader and evaluator configs).
+        modules (list): ``[(name, module)]`` of the searchable modules; the genotype is
+            given to the first (the search loop passes them).
+        metric (str): key of the reward in the metrics. Defaults to 'coco/bbox_mAP'.
+        bn_mode (str): ``'recalibrate'`` (reset and re-estimate running statistics, the
+            paper) or ``'train'`` (validate with BN in training mode, i.e. batch
+            statistics of each val batch). Defaults to 'recalibrate'.
+        bn_batches (int): training batches for recalibration. Defaults to 20.
+        num_val_images (int, optional): validate on the first N val images only.
+            Defaults to None (all).
+        batch_size (int, optional): batch size of both loaders. Defaults to the configs'.
+        cache_batches (bool): keep the recalibration and val batches in memory after the
+            first candidate (saves decoding images again for every candidate).
+            Defaults to True.
+        seed (int): seed of the sample of training batches. Defaults to 0.
+    """
+
+    BN_MODES = ('recalibrate', 'train')
+
+    def __init__(self, runner, modules, metric: str = 'coco/bbox_mAP',
+                 bn_mode: str = 'recalibrate', bn_batches: int = 20,
+                 num_val_images: int | None = None, batch_size: int | None = None,
+                 cache_batches: bool = True, seed: int = 0):
+        if bn_mode not in self.BN_MODES:
+            raise ValueError(f'evaluator.bn_mode: {bn_mode!r} is not allowed; allowed values: '
+                             f'{list(self.BN_MODES)}')
+        if not isinstance(bn_batches, int) or bn_batches < 0:
+            raise ValueError(f'evaluator.bn_batches: a non-negative integer is expected, got '
+                             f'{bn_batches!r}')
+        if bn_mode == 'recalibrate' and bn_batches == 0:
+            raise ValueError("evaluator.bn_batches: must be > 0 with bn_mode='recalibrate'")
+        if num_val_images is not None and (not isinstance(num_val_images, int) or num_val_images < 1):
+            raise ValueError(f'evaluator.num_val_images: a positive integer or None is '
+                             f'expected, got {num_val_images!r}')
+        self.runner = runner
+        self.modules = modules
+        self.metric = metric
+        self.bn_mode = bn_mode
+        self.bn_batches = bn_batches
+        self.seed = seed
+        self.cache = cache_batches
+        cfg = runner.cfg
+        train_dl, val_dl = cfg.train_dataloader, cfg.val_dataloader
+        self.train_set = _build_dataset(train_dl['dataset'])
+        self.val_set = _build_dataset(val_dl['dataset'], num_val_images)
+        self.train_bs = batch_size or train_dl.get('batch_size', 2)
+        self.val_bs = batch_size or val_dl.get('batch_size', 1)
+        self.evaluator = runner.build_evaluator(cfg.val_evaluator)
+        meta = getattr(self.val_set, 'metainfo', None)
+        if meta is not None:
+            self.evaluator.dataset_meta = meta
+        self._bn_cache = None
+        self._val_cache = None
+        self.timing = {'bn': 0.0, 'val': 0.0, 'n': 0}
+
+    def _bn_data(self):
+        if self._bn_cache is not None:
+            return self._bn_cache
+        loader = local_loader(self.train_set, self.train_bs, shuffle_seed=self.seed)
+        batches = []
+        for i, b in enumerate(loader):
+            if i >= self.bn_batches:
+                break
+            batches.append(b)
+        if self.cache:
+            self._bn_cache = batches
+        return batches
+
+    def _val_data(self):
+        if self._val_cache is not None:
+            return self._val_cache
+        batches = local_loader(self.val_set, self.val_bs)
+        if self.cache:
+            batches = list(batches)
+            self._val_cache = batches
+        return batches
+
+    @torch.no_grad()
+    def __call__(self, genotype) -> Result:
+        model = unwrap(self.runner.model)
+        self.modules[0][1].set_choices(genotype)
+        targets = [m for _, m in self.modules]
+        t0 = time.time()
+        if self.bn_mode == 'recalibrate':
+            recalibrate_bn(model, targets, self._bn_data())
+        t1 = time.time()
+        model.eval()
+        if self.bn_mode == 'train':
+            for mod in targets:
+                for m in mod.modules():
+                    if isinstance(m, _BatchNorm):
+                        m.train()
+        for data in self._val_data():
+            outputs = model.val_step(data)
+            self.evaluator.process(data_samples=outputs, data_batch=data)
+        metrics = local_metrics(self.evaluator)
+        model.eval()
+        t2 = time.time()
+        self.timing['bn'] += t1 - t0
+        self.timing['val'] += t2 - t1
+        self.timing['n'] += 1
+        if self.metric not in metrics:
+            raise KeyError(f'evaluator.metric: {self.metric!r} is not among the metrics '
+                           f'{sorted(metrics)}')
+        reward = float(metrics[self.metric])
+        if reward < 0:  # COCO reports -1 when there is nothing to score
+            reward = float('nan')
+        clean = {k: (float(v) if isinstance(v, (int, float)) and math.isfinite(float(v)) else str(v))
+                 for k, v in metrics.items()}
+        return Result(reward, clean, {'bn_seconds': round(t1 - t0, 3), 'val_seconds': round(t2 - t1, 3)})

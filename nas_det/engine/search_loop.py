@@ -1,0 +1,253 @@
+"""The search loop: any strategy, any evaluator, inside an mmengine Runner.
+
+``train_cfg=dict(type='SearchLoop', ...)`` replaces the training loop of a config; the
+Runner then loads the (supernet) checkpoint of ``load_from`` and this loop searches.
+Candidates of a batch are split across ranks; each rank evaluates its own, only
+``(genotype, result)`` are gathered, and every rank tells the strategy the same results,
+so all ranks agree on the next batch. State, resume and the trial log are the
+:class:`~nas_det.engine.driver.SearchDriver`'s.
+"""
+from __future__ import annotations
+
+import json
+import os.path as osp
+import random
+import time
+
+from mmengine.dist import all_gather_object, get_rank, get_world_size
+from mmengine.registry import LOOPS
+from mmengine.runner.base_loop import BaseLoop
+
+from ..space.registry import build_space, space_config
+from .driver import Result, SearchDriver
+from .evaluators import build_evaluator, unwrap
+from .hooks import searchable_modules
+from .plots import plot_search
+
+
+def _fmt(x):
+    return f'{x / 1e6:.1f}M' if isinstance(x, (int, float)) and x >= 1e5 else f'{x}'
+
+
+class CostModel:
+    """FLOPs / params of a genotype of a searchable module, for limits and plots.
+
+    Uses the module's analytic ``path_cost(genotype, input_shape)`` when it has one,
+    else runs ``mmengine.analysis`` on the module with the path set.
+    """
+
+    def __init__(self, module, input_shape=(3, 224, 224)):
+        self.module = module
+        self.input_shape = tuple(input_shape)
+        self._cache = {}
+
+    def __call__(self, genotype) -> dict:
+        key = str(genotype)
+        if key not in self._cache:
+            if hasattr(self.module, 'path_cost'):
+                cost = self.module.path_cost(genotype, self.input_shape)
+            else:
+                import torch
+                from mmengine.analysis import FlopAnalyzer
+                prev = getattr(self.module, 'choices', None)
+                self.module.set_choices(genotype)
+                was = self.module.training
+                self.module.eval()
+                with torch.no_grad():
+                    ops = FlopAnalyzer(self.module, torch.zeros(1, *self.input_shape)) \
+                        .unsupported_ops_warnings(False).uncalled_modules_warnings(False) \
+                        .by_operator()
+                self.module.train(was)
+                if prev is not None:
+                    self.module.set_choices(prev)
+                cost = {'flops': int(sum(ops.get(k, 0) for k in ('conv', 'linear', 'addmm')))}
+            self._cache[key] = {k: int(v) for k, v in cost.items()}
+        return self._cache[key]
+
+
+@LOOPS.register_module()
+class SearchLoop(BaseLoop):
+    """Search the space of a searchable module with a strategy and an evaluator.
+
+    Args:
+        runner (Runner): the runner.
+        dataloader: the training dataloader config or object (given by the Runner; the
+            evaluator builds its own non-distributed loaders).
+        strategy (dict): strategy config, e.g. ``dict(type='GeneticAlgorithm', ...)``.
+        evaluator (dict): evaluator config, e.g. ``dict(type='SupernetEvaluator', ...)``.
+        search_space (dict, optional): space config; defaults to the searchable module's
+            own ``search_space``.
+        max_trials (int, optional): stop after this many evaluated candidates.
+        max_flops (float, optional): only candidates with at most these FLOPs (multiply-
+            adds of the searchable module at ``cost_input_shape``) are asked.
+        cost_input_shape (tuple): input shape for costs. Defaults to (3, 224, 224), the
+            DetNAS convention for the backbone.
+        seed (int, optional): strategy seed; defaults to the config's ``randomness.seed``.
+        compare_random (int): after the search, evaluate this many random paths whose
+            FLOPs lie within ``compare_tolerance`` of the best one's, and report their
+            mean reward beside the best (a sanity check of the search). Defaults to 0.
+        compare_tolerance (float): relative FLOPs band of ``compare_random``. Defaults to 0.1.
+        plot (bool): write PNG plots after each batch. Defaults to True.
+        resume (bool): continue the search whose state lies in the work dir (set by
+            ``tools/search.py --resume``). Without it, a work dir that already holds a
+            search is an error. Defaults to False.
+    """
+
+    def __init__(self, runner, dataloader, strategy: dict, evaluator: dict,
+                 search_space: dict | None = None, max_trials: int | None = None,
+                 max_flops: float | None = None, cost_input_shape=(3, 224, 224),
+                 seed: int | None = None, compare_random: int = 0,
+                 compare_tolerance: float = 0.1, plot: bool = True, resume: bool = False):
+        self._runner = runner
+        self.dataloader = dataloader  # kept lazy: not built
+        self.strategy_cfg = strategy
+        self.evaluator_cfg = evaluator
+        self.space_cfg = search_space
+        self.max_trials = max_trials
+        self.max_flops = max_flops
+        self.cost_input_shape = tuple(cost_input_shape)
+        self.seed = seed
+        self.compare_random = compare_random
+        self.compare_tolerance = compare_tolerance
+        self.plot = plot
+        self.resume = resume
+        self._max_iters = 0
+        if max_flops is not None and not (isinstance(max_flops, (int, float)) and max_flops > 0):
+            raise ValueError(f'train_cfg.max_flops: a positive number is expected, got {max_flops!r}')
+
+    # mmengine's Runner and hooks read these
+    @property
+    def max_epochs(self):
+        return 0
+
+    @property
+    def max_iters(self):
+        return self._max_iters
+
+    @property
+    def epoch(self):
+        return 0
+
+    @property
+    def iter(self):
+        return 0
+
+    def log(self, msg: str) -> None:
+        self.runner.logger.info(msg)
+
+    def run(self):
+        runner = self.runner
+        model = unwrap(runner.model)
+        modules = searchable_modules(model)
+        if not modules:
+            raise ValueError('SearchLoop: the model has no searchable module (one with '
+                             'set_choices() and search_space, e.g. ShuffleNetV2Supernet)')
+        name, module = modules[0]
+        space = build_space(self.space_cfg) if self.space_cfg else module.search_space
+        if space_config(space) != space_config(module.search_space):
+            raise ValueError(f'train_cfg.search_space: {space_config(space)} does not match the '
+                             f'space of model.{name}: {space_config(module.search_space)}')
+        cost = CostModel(module, self.cost_input_shape)
+        constraint = None
+        if self.max_flops is not None:
+            limit = float(self.max_flops)
+
+            def constraint(g, _limit=limit):
+                return cost(g)['flops'] <= _limit
+            constraint.__qualname__ = f'flops <= {_fmt(limit)} at {self.cost_input_shape}'
+            self._check_limit(space, cost, limit)
+        seed = self.seed if self.seed is not None else runner.cfg.get('randomness', {}).get('seed', 0)
+        seed = 0 if seed is None else seed
+        rank, world = get_rank(), get_world_size()
+        from .driver import STATE_FILE, TRIALS_FILE
+        if not self.resume and any(osp.exists(osp.join(runner.work_dir, f))
+                                   for f in (STATE_FILE, TRIALS_FILE)):
+            raise ValueError(f'{runner.work_dir} already holds a search: continue it with '
+                             '--resume, or choose another --work-dir')
+        driver = SearchDriver(space, self.strategy_cfg, work_dir=runner.work_dir, seed=seed,
+                              max_trials=self.max_trials, constraint=constraint, rank=rank,
+                              log=self.log)
+        evaluator = build_evaluator(self.evaluator_cfg, runner, modules=modules)
+        self.log(f'[search] space {space.name} ({len(space)} decisions, {space.size():.3g} '
+                 f'architectures) on model.{name}; strategy {self.strategy_cfg["type"]}; '
+                 f'evaluator {self.evaluator_cfg["type"]}; {world} rank(s)')
+
+        def evaluate_one(g):
+            t0 = time.time()
+            res = evaluator(g)
+            res.cost = {**cost(g), **res.cost, 'seconds': round(time.time() - t0, 3)}
+            return res
+
+        def evaluate_batch(genotypes, report):
+            mine = list(range(rank, len(genotypes), world))
+            local = {}
+            for i in mine:
+                local[i] = evaluate_one(genotypes[i])
+                report(i, local[i])
+                self.log(f'[search] rank {rank}: {genotypes[i]}: reward {local[i].reward:.4f}, '
+                         f'flops {_fmt(local[i].cost.get("flops"))}')
+            if world == 1:
+                return [local[i] for i in range(len(genotypes))]
+            gathered = all_gather_object({i: (r.reward, r.metrics, r.cost) for i, r in local.items()})
+            merged = {i: Result(*v) for part in gathered for i, v in part.items()}
+            return [merged[i] for i in range(len(genotypes))]
+
+        def on_batch(drv, records):
+            if self.plot and rank == 0:
+                plot_search(drv.trials, runner.work_dir, reward_name=getattr(evaluator, 'metric', 'reward'),
+                            cost_key='flops', title=f'{space.name} search')
+
+        runner.call_hook('before_train_epoch')
+        best = driver.run(evaluate_batch, on_batch=on_batch)
+        if best is None:
+            raise RuntimeError('the search found no candidate with a finite reward')
+        g, reward = best
+        summary = {'best': str(g), 'reward': reward, 'cost': cost(g), 'trials': len(driver.trials)}
+        if hasattr(evaluator, 'timing') and evaluator.timing['n']:
+            t = evaluator.timing
+            summary['seconds_per_candidate'] = {'bn': round(t['bn'] / t['n'], 3),
+                                                'val': round(t['val'] / t['n'], 3)}
+        if self.compare_random:
+            summary['random_paths'] = self._compare_random(space, cost, evaluate_one, g, seed,
+                                                           rank, world)
+        if rank == 0:
+            with open(osp.join(runner.work_dir, 'search_summary.json'), 'w') as f:
+                json.dump(summary, f, indent=2)
+        self.log(f'[search] best {g}: reward {reward:.4f}, flops {_fmt(cost(g)["flops"])}; '
+                 f'{len(driver.trials)} trials; files in {runner.work_dir}')
+        if 'random_paths' in summary:
+            rp = summary['random_paths']
+            self.log(f'[search] random paths of similar FLOPs ({rp["n"]}): mean reward '
+                     f'{rp["mean"]:.4f} (best found: {reward:.4f})')
+        module.set_choices(g)
+        return runner.model
+
+    def _check_limit(self, space, cost, limit):
+        """Fail before any evaluation when no sampled candidate meets the FLOPs limit."""
+        rng = random.Random(0)
+        flops = [cost(space.sample(rng))['flops'] for _ in range(200)]
+        if min(flops) > limit:
+            raise ValueError(f'train_cfg.max_flops: no candidate meets {_fmt(limit)} FLOPs at '
+                             f'{self.cost_input_shape} (200 random paths cost {_fmt(min(flops))} '
+                             f'to {_fmt(max(flops))}); raise the limit')
+
+    def _compare_random(self, space, cost, evaluate_one, best, seed, rank, world):
+        target = cost(best)['flops']
+        rng = random.Random(seed + 12345)
+        picks, tries = [], 0
+        while len(picks) < self.compare_random and tries < 100000:
+            tries += 1
+            g = space.sample(rng)
+            if abs(cost(g)['flops'] - target) <= self.compare_tolerance * target \
+                    and str(g) != str(best) and all(str(g) != str(p) for p in picks):
+                picks.append(g)
+        rewards = {}
+        for i in range(rank, len(picks), world):
+            rewards[i] = evaluate_one(picks[i]).reward
+        if world > 1:
+            rewards = {i: r for part in all_gather_object(rewards) for i, r in part.items()}
+        vals = [rewards[i] for i in range(len(picks))]
+        finite = [v for v in vals if v == v]
+        return {'n': len(picks), 'rewards': vals,
+                'mean': sum(finite) / len(finite) if finite else float('nan'),
+                'flops_band': [target * (1 - self.compare_tolerance), target * (1 + self.compare_tolerance)]}
