@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash tools/setup_env.sh
 venv="$(bash tools/setup_env.sh --venv-path)"
-config="${NAS_DET_DEMO_CONFIG:-configs/demo/retinanet_r18_fpn_digits.py}"
-"$venv/bin/python" tools/make_data.py all --out data
-exec "$venv/bin/python" tools/search.py "$config" "$@"
+config="${NAS_DET_DEMO_CONFIG:-configs/detnas/retinanet_detnas-shufflenet-300M_search_digits.py}"
+"$venv/bin/python" tools/make_data.py all --root data
+# --resume: a second run continues (or, when finished, just reports) instead of failing
+exec "$venv/bin/python" tools/search.py "$config" --resume "$@"

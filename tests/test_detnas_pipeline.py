@@ -1,0 +1,122 @@
+"""DetNAS end to end on a few embedded images: supernet training on two gloo ranks,
+a search killed and resumed, export to a config that trains with mmdet."""
+import json
+import os
+import os.path as osp
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import ROOT, run_tool
+
+pytestmark = pytest.mark.slow
+SUPERNET = osp.join(ROOT, 'configs/detnas/retinanet_detnas-shufflenet-300M-supernet_fpn_digits.py')
+SEARCH = osp.join(ROOT, 'configs/detnas/retinanet_detnas-shufflenet-300M_search_digits.py')
+
+
+def data_opts(data):
+    return [f'train_dataloader.dataset.data_root={data}/',
+            f'val_dataloader.dataset.data_root={data}/',
+            f'val_evaluator.ann_file={data}/annotations/instances_val.json',
+            'train_dataloader.batch_size=2', 'val_dataloader.batch_size=4',
+            'default_hooks.logger.interval=1']
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_supernet_ddp_two_gloo_ranks_train_the_same_paths(tiny_det_data, tmp_path):
+    wd = str(tmp_path / 'ddp')
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+           '--master_port', str(free_port()), 'tests/dist_worker.py', SUPERNET,
+           '--launcher', 'pytorch', '--work-dir', wd, '--cfg-options', *data_opts(tiny_det_data),
+           'train_cfg.max_iters=3', 'train_cfg.val_interval=100',
+           'custom_hooks=[dict(type="UniformSamplingHook",seed=0,log_paths=True)]']
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
+    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-6000:]
+    paths = []
+    for r in (0, 1):
+        with open(osp.join(wd, f'sampled_paths.rank{r}.jsonl')) as f:
+            paths.append([json.loads(line) for line in f])
+    assert len(paths[0]) == 3 and paths[0] == paths[1]
+    assert len({str(p['paths']) for p in paths[0]}) > 1  # a new path every iteration
+    a, b = (torch.load(osp.join(wd, f'final.rank{r}.pth'), weights_only=True) for r in (0, 1))
+    assert a['params'].keys() == b['params'].keys()
+    for k in a['params']:
+        assert torch.equal(a['params'][k], b['params'][k]), k
+    # and training changed them: compare with a fresh init would need the seed; instead,
+    # the two ranks saw different images, so BN running statistics differ between them
+    assert any(not torch.equal(a['buffers'][k], b['buffers'][k])
+               for k in a['buffers'] if k.endswith('running_mean'))
+
+
+def _search_opts(data, ckpt):
+    return ['--cfg-options', *data_opts(data), 'train_cfg.max_iters=2',
+            f'phases=[dict(type="search",load_from="{ckpt}",train_cfg=dict(_delete_=True,'
+            'type="SearchLoop",strategy=dict(type="GeneticAlgorithm",population=4,top_k=2,'
+            'num_mutation=2,num_crossover=1,generations=2),evaluator=dict(type='
+            '"SupernetEvaluator",bn_batches=1,num_val_images=4),max_flops=400e6))]']
+
+
+@pytest.fixture(scope='module')
+def supernet_ckpt(tiny_det_data, tmp_path_factory):
+    wd = str(tmp_path_factory.mktemp('supernet'))
+    run_tool(['tools/search.py', SUPERNET, '--work-dir', wd, '--cfg-options',
+              *data_opts(tiny_det_data), 'train_cfg.max_iters=2', 'train_cfg.val_interval=100',
+              'default_hooks.checkpoint.interval=2'])
+    ck = osp.join(wd, 'iter_2.pth')
+    assert osp.isfile(ck)
+    return ck
+
+
+def _trials(wd):
+    with open(osp.join(wd, 'trials.jsonl')) as f:
+        recs = [json.loads(line) for line in f]
+    for r in recs:
+        r.pop('wall_time')
+        r['cost'] = {k: v for k, v in r['cost'].items() if 'seconds' not in k}
+    return recs
+
+
+def test_search_killed_resumes_to_the_same_trials(tiny_det_data, supernet_ckpt, tmp_path):
+    full, cut = str(tmp_path / 'full'), str(tmp_path / 'cut')
+    out = run_tool(['tools/search.py', SEARCH, '--work-dir', full,
+                    *_search_opts(tiny_det_data, supernet_ckpt)])
+    assert 'best' in out
+    ref = _trials(full)
+    assert len(ref) == 8 and len({r['key'] for r in ref}) == 8
+    assert all(r['cost']['flops'] <= 400e6 for r in ref)
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
+    p = subprocess.Popen([sys.executable, 'tools/search.py', SEARCH, '--work-dir', cut,
+                          *_search_opts(tiny_det_data, supernet_ckpt)], cwd=ROOT, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = osp.join(cut, 'trials.jsonl')
+    t0 = time.time()
+    while p.poll() is None and time.time() - t0 < 300:
+        if osp.exists(log) and sum(1 for _ in open(log)) >= 5:  # mid second generation
+            break
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert not osp.exists(osp.join(cut, 'search_summary.json')), 'finished before the kill'
+    run_tool(['tools/search.py', SEARCH, '--work-dir', cut, '--resume',
+              *_search_opts(tiny_det_data, supernet_ckpt)])
+    assert _trials(cut) == ref
+    best = [json.load(open(osp.join(d, 'best_genotype.json')))['key'] for d in (full, cut)]
+    assert best[0] == best[1]
+    assert osp.isfile(osp.join(full, 'search_progress.png'))
+    assert osp.isfile(osp.join(full, 'search_pareto.png'))
+    # a second run without --resume refuses to mix into the same work dir
+    p = subprocess.run([sys.executable, 'tools/search.py', SEARCH, '--work-dir', full,
+                        *_search_opts(tiny_det_data, supernet_ckpt)], cwd=ROOT, env=env,
+                       capture_output=True, text=True)
+    assert p.returncode != 0 and '--resume' in p.stderr
