@@ -167,8 +167,8 @@ def _glyph(digit: np.ndarray, size: float, rng: np.random.Generator,
     """Render a digit as an alpha map whose longer side is about ``size`` px.
 
     The digit is rotated a little, cropped to its ink, optionally cut to a random window
-    (``window`` = the kept fraction range per side, for fragments), resized with a random
-    aspect jitter, has its faint halo cut off (rescaled so the top 85% of the range maps
+    (``window`` = the kept fraction range per side, for fragments: the piece of a digit
+    of ``size``), resized with a random aspect jitter, has its faint halo cut off (rescaled so the top 85% of the range maps
     to [0, 1]) and is cropped again to the pixels ``>= threshold``: the returned array's
     extent *is* the tight box of the scaled digit's ink.
     """
@@ -176,6 +176,8 @@ def _glyph(digit: np.ndarray, size: float, rng: np.random.Generator,
     a = np.asarray(img.rotate(rng.uniform(-15, 15), Image.BILINEAR, expand=True))
     ys, xs = np.nonzero(a > 32)
     a = a[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    aspect = math.exp(rng.uniform(-0.2, 0.2))
+    k = size / max(a.shape[1] * aspect, a.shape[0])  # scale of the whole digit
     if window is not None:
         fh, fw = rng.uniform(*window, 2)
         ch, cw = max(2, round(a.shape[0] * fh)), max(2, round(a.shape[1] * fw))
@@ -192,10 +194,7 @@ def _glyph(digit: np.ndarray, size: float, rng: np.random.Generator,
             weights.append(wgt)
         a = (a[y0:y0 + ch, x0:x0 + cw] * weights[0][:, None] * weights[1][None, :])
         a = a.astype(np.uint8)
-    ch, cw = a.shape
-    eff_w = cw * math.exp(rng.uniform(-0.2, 0.2))
-    k = size / max(eff_w, ch)
-    out_w, out_h = max(1, round(eff_w * k)), max(1, round(ch * k))
+    out_w, out_h = max(1, round(a.shape[1] * aspect * k)), max(1, round(a.shape[0] * k))
     a = np.asarray(Image.fromarray(a).resize((out_w, out_h), Image.BICUBIC), np.float32) / 255
     # Upsampling spreads MNIST's soft edges into a wide faint halo: cut it off.
     a = np.clip((a - 0.15 * a.max()) / max(0.85 * float(a.max()), 1e-6), 0, 1)
@@ -242,7 +241,10 @@ def _strokes(rng: np.random.Generator, canvas: np.ndarray, count: int, max_len: 
 
 def _fragments(rng: np.random.Generator, canvas: np.ndarray, count: int, images: np.ndarray,
                pool: np.ndarray, size: tuple[float, float]) -> None:
-    """Paste ``count`` partial digits from ``pool`` (unannotated distractors)."""
+    """Paste ``count`` pieces of digits of ``pool`` (unannotated distractors).
+
+    ``size`` is the range of the longer side of the whole digit a piece is cut from.
+    """
     h, w = canvas.shape[:2]
     for _ in range(count):
         s = math.exp(rng.uniform(math.log(size[0]), math.log(size[1])))
@@ -308,9 +310,9 @@ def render_detection_image(rng: np.random.Generator, pool: np.ndarray,
     w, h = (int(rng.integers(img_size[0], img_size[1] + 1)) for _ in range(2))
     canvas = _background(rng, h, w, max_cells=12)
     _strokes(rng, canvas, int(rng.integers(2, 9)), max_len=0.5 * min(h, w), width=(1.0, 10.0))
-    _fragments(rng, canvas, int(rng.integers(1, 5)), images, pool, size=(8, 96))
-    log_lo, log_hi = math.log(scale_range[0]), math.log(scale_range[1])
-    sizes = np.exp(rng.uniform(log_lo, log_hi, int(rng.integers(num_objects[0], num_objects[1] + 1))))
+    _fragments(rng, canvas, int(rng.integers(1, 5)), images, pool, size=scale_range)
+    count = int(rng.integers(num_objects[0], num_objects[1] + 1))
+    sizes = np.exp(rng.uniform(math.log(scale_range[0]), math.log(scale_range[1]), count))
     objects: list[dict] = []
     for size in sorted(sizes, reverse=True):  # large first: they are the hard ones to fit
         src = int(pool[rng.integers(len(pool))])
@@ -346,7 +348,7 @@ def render_classification_image(rng: np.random.Generator, src: int, pool: np.nda
     s = img_size
     canvas = _background(rng, s, s, max_cells=5)
     _strokes(rng, canvas, int(rng.integers(0, 3)), max_len=0.6 * s, width=(0.6, 2.0))
-    _fragments(rng, canvas, int(rng.integers(0, 2)), images, pool, size=(0.25 * s, 0.6 * s))
+    _fragments(rng, canvas, int(rng.integers(0, 2)), images, pool, size=(0.4 * s, 0.9 * s))
     alpha = _glyph(images[src], rng.uniform(0.45, 0.9) * s, rng)
     bh, bw = alpha.shape
     x, y = int(rng.integers(0, s - bw + 1)), int(rng.integers(0, s - bh + 1))
