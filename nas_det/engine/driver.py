@@ -177,18 +177,18 @@ class SearchDriver:
         best = self.strategy.best()
         if best is not None:
             g, r = best
-            rec = next((t for t in self.trials if t['key'] == self.space.key(g)), {})
+            rec = next((t for t in self.trials if t['key'] == self.strategy.key(g)), {})
             _atomic_write(osp.join(self.work_dir, BEST_FILE), json.dumps(
-                {'genotype': self.space.to_dict(g), 'key': self.space.key(g), 'reward': r,
+                {'genotype': self.strategy.genotype_to_dict(g), 'key': self.strategy.key(g), 'reward': r,
                  'metrics': rec.get('metrics', {}), 'cost': rec.get('cost', {})}, indent=2))
 
     def _record(self, genotype, result, wall: float = 0.0) -> dict:
         """Log one evaluated candidate as soon as it is known (once per genotype)."""
-        key = self.space.key(genotype)
+        key = self.strategy.key(genotype)
         if key in self._cache:
             return self._cache[key]
         res = Result.of(result)
-        rec = {'batch': self.batch_index, 'key': key, 'genotype': self.space.to_dict(genotype),
+        rec = {'batch': self.batch_index, 'key': key, 'genotype': self.strategy.genotype_to_dict(genotype),
                'reward': _json_float(res.reward), 'failed': is_failure(res.reward),
                'metrics': res.metrics, 'cost': res.cost, 'wall_time': round(wall, 3)}
         if self.work_dir:
@@ -218,7 +218,7 @@ class SearchDriver:
             if not self.strategy.done and not self.strategy.pending:
                 raise RuntimeError(f'{type(self.strategy).__name__} asked nothing and is not done')
             return []
-        todo = [g for g in genotypes if self.space.key(g) not in self._cache]
+        todo = [g for g in genotypes if self.strategy.key(g) not in self._cache]
         t0 = time.time()
         clock = {'t': t0}
 
@@ -236,7 +236,7 @@ class SearchDriver:
             self._record(g, res, wall)
         records = []
         for g in genotypes:
-            rec = self._cache[self.space.key(g)]
+            rec = self._cache[self.strategy.key(g)]
             self.strategy.tell(g, float(rec['reward']))
             self.trials.append(rec)
             records.append(rec)

@@ -211,6 +211,15 @@ class Strategy:
         return (self.max_trials is not None and self.num_told >= self.max_trials) \
             or self._finished()
 
+    def key(self, genotype) -> str:
+        """Canonical key of a genotype this strategy asks (the space's, by default;
+        progressive search asks genotypes of smaller prefix spaces)."""
+        return self.space.key(genotype)
+
+    def genotype_to_dict(self, genotype) -> dict:
+        """JSON form of a genotype this strategy asked."""
+        return self.space.to_dict(genotype)
+
     def seen(self, genotype) -> bool:
         """Whether the genotype was already asked (told or pending)."""
         return self.space.key(genotype) in self._genotypes
