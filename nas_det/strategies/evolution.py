@@ -165,7 +165,9 @@ class GeneticAlgorithm(Strategy):
         num_crossover (int): crossover children per generation (num_mutation +
             num_crossover <= population). Defaults to 20.
         generations (int): number of generations. Defaults to 20.
-        max_tries (int): tries per mutated or crossover child. Defaults to 100.
+        max_tries (int): tries per mutated or crossover child (late in a search the
+            top-k are alike and most crossovers repeat an asked genotype).
+            Defaults to 20.
         max_samples (int): random draws tried per random genotype; if none of the very
             first draws passes the constraint a ``ValueError`` is raised. Defaults to 10000.
         **kwargs: ``seed``, ``max_trials``, ``constraint`` of :class:`Strategy`.
@@ -175,7 +177,7 @@ class GeneticAlgorithm(Strategy):
 
     def __init__(self, space, population: int = 50, top_k: int = 10, num_mutation: int = 20,
                  mutation_prob: float = 0.1, num_crossover: int = 20, generations: int = 20,
-                 max_tries: int = 100, max_samples: int = 10000, **kwargs):
+                 max_tries: int = 20, max_samples: int = 10000, **kwargs):
         super().__init__(space, **kwargs)
         self.population_size = check_positive_int('population', population)
         self.top_k = check_positive_int('top_k', top_k)
