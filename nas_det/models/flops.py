@@ -1,0 +1,230 @@
+"""Multiply-add (FLOPs) and parameter counts.
+
+Convention (``/work/shared/ANCHORS.md``): FLOPs are the multiply-adds of conv and linear
+layers, groups-aware (a depthwise kxk conv costs ``k*k*H_out*W_out`` per channel); norm
+layers, additions and pooling are not counted. This is what ``mmengine.analysis``
+``FlopAnalyzer(...).by_operator()['conv'] + ['linear']`` reports.
+
+:func:`backbone_cost` counts a DetNAS path analytically, from the same layer description
+the modules are built from (:func:`~nas_det.models.shufflenet.unit_specs`), in tens of
+microseconds: fast enough to check a FLOPs limit for every candidate of a search.
+:func:`model_flops` / :func:`detector_flops` run a model through ``FlopAnalyzer``.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Mapping, Sequence
+
+import torch
+import torch.nn as nn
+
+from ..space.detnas import DetNASSpace
+from .shufflenet import LAST_CHANNELS, ConvSpec, arch_layout, parse_genotype, unit_specs
+
+COUNTED_OPS = ('conv', 'linear', 'addmm')
+"""``FlopAnalyzer`` operator names counted as FLOPs (a linear layer may trace as addmm)."""
+
+
+def conv_out_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                  dilation: int = 1) -> int:
+    """Output length of a conv or pooling window along one spatial axis."""
+    return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
+
+
+def conv2d_cost(in_channels: int, out_channels: int, kernel_size: int, height: int, width: int,
+                stride: int = 1, padding: int | None = None, groups: int = 1, bias: bool = False,
+                norm: bool = True) -> tuple:
+    """Cost of a square 2D conv (+ optional affine norm layer).
+
+    Args:
+        in_channels (int): input channels.
+        out_channels (int): output channels.
+        kernel_size (int): square kernel size.
+        height (int): input height.
+        width (int): input width.
+        stride (int): stride. Defaults to 1.
+        padding (int, optional): padding; None means ``kernel_size // 2``. Defaults to None.
+        groups (int): conv groups. Defaults to 1.
+        bias (bool): whether the conv has a bias. Defaults to False.
+        norm (bool): whether an affine norm layer (2 params per channel) follows.
+            Defaults to True.
+
+    Returns:
+        tuple: ``(flops, params, out_height, out_width)``.
+    """
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f'groups: {groups} must divide in_channels ({in_channels}) and '
+                         f'out_channels ({out_channels})')
+    padding = kernel_size // 2 if padding is None else padding
+    h = conv_out_size(height, kernel_size, stride, padding)
+    w = conv_out_size(width, kernel_size, stride, padding)
+    weights = out_channels * (in_channels // groups) * kernel_size * kernel_size
+    params = weights + out_channels * (bias + 2 * norm)
+    return weights * h * w, params, h, w
+
+
+def linear_cost(in_features: int, out_features: int, bias: bool = True) -> tuple:
+    """``(flops, params)`` of a linear layer applied to one vector."""
+    return in_features * out_features, in_features * out_features + out_features * bias
+
+
+def specs_cost(specs: Sequence[ConvSpec], height: int, width: int) -> tuple:
+    """Cost of a chain of :class:`ConvSpec` (conv + norm each).
+
+    Returns:
+        tuple: ``(flops, params, out_height, out_width)``.
+    """
+    flops = params = 0
+    for s in specs:
+        f, p, height, width = conv2d_cost(s.in_channels, s.out_channels, s.kernel_size, height,
+                                          width, s.stride, groups=s.groups)
+        flops, params = flops + f, params + p
+    return flops, params, height, width
+
+
+@lru_cache(maxsize=8192)
+def unit_cost(op: str, in_channels: int, out_channels: int, stride: int, height: int,
+              width: int) -> tuple:
+    """``(flops, params, out_height, out_width)`` of one choice unit (cached)."""
+    proj, main = unit_specs(op, in_channels, out_channels, stride)
+    fp, pp, _, _ = specs_cost(proj, height, width)
+    fm, pm, h, w = specs_cost(main, height, width)
+    return fp + fm, pp + pm, h, w
+
+
+def _arch_key(arch):
+    if isinstance(arch, Mapping):
+        return tuple((k, tuple(v) if isinstance(v, (list, tuple)) else v)
+                     for k, v in sorted(arch.items()))
+    return arch
+
+
+@lru_cache(maxsize=64)
+def _plan(arch_key, widen_factor: float, input_shape: tuple, with_last_conv: bool) -> tuple:
+    """Fixed part of the cost and the (in, out, stride, h, w) of every block."""
+    arch = dict((k, v) for k, v in arch_key) if isinstance(arch_key, tuple) else arch_key
+    stem, channels, blocks = arch_layout(arch, widen_factor)
+    c, h, w = input_shape
+    flops, params, h, w = conv2d_cost(c, stem, 3, h, w, stride=2)
+    plan, c_in = [], stem
+    for c_out, n in zip(channels, blocks):
+        for b in range(n):
+            stride = 1 if b else 2
+            plan.append((c_out if b else c_in, c_out, stride, h, w))
+            h, w = conv_out_size(h, 3, stride, 1), conv_out_size(w, 3, stride, 1)
+        c_in = c_out
+    if with_last_conv:
+        f, p, _, _ = conv2d_cost(c_in, LAST_CHANNELS, 1, h, w)
+        flops, params = flops + f, params + p
+    space = DetNASSpace(arch if isinstance(arch, str) else blocks)
+    return flops, params, tuple(plan), space
+
+
+def backbone_cost(arch, genotype, input_shape: Sequence[int] = (3, 224, 224),
+                  widen_factor: float = 1.0, with_last_conv: bool = False) -> dict:
+    """Analytic FLOPs (multiply-adds) and parameters of a DetNAS backbone path.
+
+    Equals ``FlopAnalyzer`` on :class:`~nas_det.models.ShuffleNetV2Subnet` (conv
+    multiply-adds, one image) and its ``sum(p.numel())``, including norm parameters.
+
+    Args:
+        arch (str | dict): as in :func:`~nas_det.models.shufflenet.arch_layout`
+            (``'300M'``, ``'1.3G'``, ``'3.8G'`` or a dict).
+        genotype (DetNASPath | dict | str | Sequence[str]): the path (any form
+            :func:`~nas_det.models.shufflenet.parse_genotype` reads).
+        input_shape (Sequence[int]): ``(C, H, W)`` of one image. Defaults to
+            ``(3, 224, 224)``.
+        widen_factor (float): width multiplier. Defaults to 1.0.
+        with_last_conv (bool): count the last 1x1 conv to 1024 channels. Defaults to False.
+
+    Returns:
+        dict: ``flops`` and ``params`` (ints).
+    """
+    shape = tuple(input_shape)
+    if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
+        raise ValueError(f'input_shape: (C, H, W) positive ints are expected, got {input_shape!r}')
+    flops, params, plan, space = _plan(_arch_key(arch), widen_factor, shape, bool(with_last_conv))
+    path = parse_genotype(genotype, space)
+    for op, (c_in, c_out, stride, h, w) in zip(path.ops, plan):
+        f, p, _, _ = unit_cost(op, c_in, c_out, stride, h, w)
+        flops, params = flops + f, params + p
+    return dict(flops=flops, params=params)
+
+
+class _TensorForward(nn.Module):
+    """Calls ``model(inputs, data_samples, mode='tensor')`` (an mmdet detector's raw path)."""
+
+    def __init__(self, model, data_samples):
+        super().__init__()
+        self.model = model
+        self.data_samples = data_samples
+
+    def forward(self, inputs):
+        return self.model(inputs, self.data_samples, mode='tensor')
+
+
+def _counted(by_op: Mapping) -> int:
+    return sum(by_op.get(k, 0) for k in COUNTED_OPS)
+
+
+def model_flops(model: nn.Module, inputs, submodules: Sequence[str] = ()) -> dict:
+    """Count a model's FLOPs by tracing it with ``mmengine.analysis.FlopAnalyzer``.
+
+    Args:
+        model (nn.Module): the model (run in eval mode, then restored).
+        inputs (torch.Tensor | tuple): the forward arguments.
+        submodules (Sequence[str]): names of submodules whose FLOPs to report too.
+            Defaults to ().
+
+    Returns:
+        dict: ``flops`` (conv + linear multiply-adds, the project convention),
+        ``by_operator`` (every operator FlopAnalyzer counted), ``params`` and
+        ``by_module`` (``{name: flops}`` of ``submodules``).
+    """
+    from mmengine.analysis import FlopAnalyzer
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            analyzer = FlopAnalyzer(model, inputs)
+            analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            by_op = dict(analyzer.by_operator())
+            by_module = analyzer.by_module_and_operator() if submodules else {}
+    finally:
+        model.train(was_training)
+    return dict(flops=_counted(by_op), by_operator=by_op,
+                params=sum(p.numel() for p in model.parameters()),
+                by_module={name: _counted(by_module.get(name, {})) for name in submodules})
+
+
+def detector_flops(detector: nn.Module, input_shape: Sequence[int] = (3, 800, 1333)) -> dict:
+    """FLOPs of an mmdet detector's tensor forward (backbone, neck, heads) on one image.
+
+    Post-processing (NMS, box decoding) is not part of the tensor forward. Two-stage
+    detectors get a data sample with the image metainfo, which their RPN needs.
+
+    Args:
+        detector (nn.Module): an mmdet ``BaseDetector``.
+        input_shape (Sequence[int]): ``(C, H, W)``. Defaults to ``(3, 800, 1333)``.
+
+    Returns:
+        dict: as :func:`model_flops`, plus ``backbone_flops`` / ``neck_flops`` (those of
+        its parts the detector has).
+    """
+    from mmdet.structures import DetDataSample
+
+    c, h, w = input_shape
+    param = next(detector.parameters())
+    x = torch.zeros(1, c, h, w, dtype=param.dtype, device=param.device)
+    sample = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
+                                         batch_input_shape=(h, w), scale_factor=(1.0, 1.0)))
+    parts = [p for p in ('backbone', 'neck') if hasattr(detector, p)]
+    out = model_flops(_TensorForward(detector, [sample]), x, [f'model.{p}' for p in parts])
+    for p in parts:
+        out[f'{p}_flops'] = out['by_module'][f'model.{p}']
+    return out
+
+
+__all__ = ['COUNTED_OPS', 'conv_out_size', 'conv2d_cost', 'linear_cost', 'specs_cost',
+           'unit_cost', 'backbone_cost', 'model_flops', 'detector_flops']

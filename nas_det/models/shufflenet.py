@@ -1,0 +1,460 @@
+"""DetNAS ShuffleNetV2 backbones: the one-shot supernet and a fixed subnet.
+
+`DetNAS: Backbone Search for Object Detection <https://arxiv.org/abs/1903.10979>`_.
+Every choice block offers four ops (:data:`~nas_det.space.detnas.DETNAS_OPS`): a
+ShuffleNetV2 unit with a 3x3, 5x5 or 7x7 depthwise conv, or an Xception-like unit with
+three depthwise 3x3 convs. The first block of each stage has stride 2; as in the official
+DetNAS code the stem is a single stride-2 conv (no max-pool), so the four stage outputs
+have strides 4, 8, 16 and 32, like ResNet's C2-C5.
+
+Both backbones are built from the same layer description (:func:`unit_specs`), which
+:mod:`nas_det.models.flops` also walks to count multiply-adds without running a model.
+Their checkpoint keys are plain and shared: ``stages.{s}.{b}.choices.{op}.main.0.conv.weight``
+(0-based stage and block indices), so a subnet loads its weights from a supernet
+checkpoint by name (:func:`slice_supernet_state_dict`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import namedtuple
+from typing import Mapping, Sequence
+
+import torch
+import torch.nn as nn
+from mmcv.cnn import ConvModule
+from mmengine.model import BaseModule
+from mmengine.registry import MODELS
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..space.base import bad_value
+from ..space.detnas import DETNAS_OPS, DetNASPath, DetNASSpace
+
+ARCH_SETTINGS = {
+    '300M': dict(stem_channels=16, stage_channels=(64, 160, 320, 640), stage_blocks=(4, 4, 8, 4)),
+    '1.3G': dict(stem_channels=48, stage_channels=(96, 240, 480, 960),
+                 stage_blocks=(8, 8, 16, 8)),
+    '3.8G': dict(stem_channels=72, stage_channels=(172, 432, 864, 1728),
+                 stage_blocks=(8, 8, 16, 8)),
+}
+"""The published DetNAS search spaces (official DetNAS code)."""
+
+LAST_CHANNELS = 1024
+"""Width of the optional last 1x1 conv (classification pre-training)."""
+
+OP_KERNELS = {'shuffle3x3': ('shuffle', 3), 'shuffle5x5': ('shuffle', 5),
+              'shuffle7x7': ('shuffle', 7), 'xception3x3': ('xception', 3)}
+"""Unit type and depthwise kernel size of every op."""
+
+ConvSpec = namedtuple('ConvSpec', 'in_channels out_channels kernel_size stride groups relu')
+ConvSpec.__doc__ = 'One conv + norm (+ ReLU when ``relu``); padding is ``kernel_size // 2``.'
+
+Layout = namedtuple('Layout', 'stem_channels stage_channels stage_blocks')
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round ``value`` to the nearest multiple of ``divisor``, never below 90% of it."""
+    out = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return out + divisor if out < 0.9 * value else out
+
+
+def arch_layout(arch='300M', widen_factor: float = 1.0) -> Layout:
+    """Stem width, stage widths and stage block counts of an architecture.
+
+    Args:
+        arch (str | dict): a preset of :data:`ARCH_SETTINGS` (``'300M'``, ``'1.3G'``,
+            ``'3.8G'``) or a dict with ``stem_channels``, ``stage_channels`` and
+            ``stage_blocks``. Defaults to ``'300M'``.
+        widen_factor (float): width multiplier. With a factor other than 1 every width
+            is scaled and rounded to a multiple of 8 (the last conv keeps 1024).
+            Defaults to 1.0.
+
+    Returns:
+        Layout: ``(stem_channels, stage_channels, stage_blocks)``, tuples of ints.
+    """
+    if isinstance(arch, str):
+        if arch not in ARCH_SETTINGS:
+            raise bad_value('arch', arch, list(ARCH_SETTINGS))
+        arch = ARCH_SETTINGS[arch]
+    if not isinstance(arch, Mapping) or set(arch) != {'stem_channels', 'stage_channels',
+                                                       'stage_blocks'}:
+        raise ValueError(f'arch: a preset name {list(ARCH_SETTINGS)} or a dict with keys '
+                         f'stem_channels, stage_channels, stage_blocks is expected, got {arch!r}')
+    if (isinstance(widen_factor, bool) or not isinstance(widen_factor, (int, float))
+            or not widen_factor > 0):
+        raise ValueError(f'widen_factor: a positive number is expected, got {widen_factor!r}')
+    stem, channels, blocks = arch['stem_channels'], arch['stage_channels'], arch['stage_blocks']
+    ints = [stem, *channels, *blocks]
+    if (not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in ints)
+            or len(channels) != len(blocks) or not channels):
+        raise ValueError(f'arch: positive ints and as many stage_channels as stage_blocks are '
+                         f'expected, got {dict(arch)!r}')
+    if widen_factor != 1:
+        stem = make_divisible(stem * widen_factor)
+        channels = [make_divisible(c * widen_factor) for c in channels]
+    for i, (c_in, c_out) in enumerate(zip([stem, *channels], channels)):
+        # A stride-2 block's main branch makes c_out - c_in channels; stride-1 blocks halve.
+        if c_out % 2 or c_out <= c_in:
+            raise ValueError(f'arch: stage {i} width {c_out} (widen_factor={widen_factor}) must '
+                             f'be even and larger than its input width {c_in}')
+    return Layout(stem, tuple(channels), tuple(blocks))
+
+
+def unit_specs(op: str, in_channels: int, out_channels: int, stride: int) -> tuple:
+    """The convs of one choice (as in the official DetNAS code).
+
+    A stride-1 unit keeps the even channels of its input and feeds the odd ones (a
+    channel shuffle and split) to the main branch, which makes ``out_channels // 2``.
+    A stride-2 unit feeds its whole input to both branches: the projection branch
+    (depthwise kxk stride 2, then a pointwise conv) keeps ``in_channels``, the main
+    branch makes ``out_channels - in_channels``. The main branch's middle width is
+    ``out_channels // 2``. Outputs are concatenated ``[projection, main]``.
+
+    Args:
+        op (str): one of :data:`OP_KERNELS`.
+        in_channels (int): input width.
+        out_channels (int): output width.
+        stride (int): 1 or 2.
+
+    Returns:
+        tuple[list[ConvSpec], list[ConvSpec]]: projection-branch convs (empty when
+        stride is 1) and main-branch convs.
+    """
+    if op not in OP_KERNELS:
+        raise bad_value('op', op, list(OP_KERNELS))
+    kind, k = OP_KERNELS[op]
+    mid = out_channels // 2
+    if stride == 1:
+        if in_channels != out_channels:
+            raise ValueError(f'a stride-1 unit keeps its width, got {in_channels} -> '
+                             f'{out_channels}')
+        c_in, c_out, proj = out_channels // 2, out_channels // 2, []
+    else:
+        c_in, c_out = in_channels, out_channels - in_channels
+        proj = [ConvSpec(c_in, c_in, k, stride, c_in, False), ConvSpec(c_in, c_in, 1, 1, 1, True)]
+    if kind == 'shuffle':
+        main = [ConvSpec(c_in, mid, 1, 1, 1, True), ConvSpec(mid, mid, k, stride, mid, False),
+                ConvSpec(mid, c_out, 1, 1, 1, True)]
+    else:
+        main = [ConvSpec(c_in, c_in, 3, stride, c_in, False), ConvSpec(c_in, mid, 1, 1, 1, True),
+                ConvSpec(mid, mid, 3, 1, mid, False), ConvSpec(mid, mid, 1, 1, 1, True),
+                ConvSpec(mid, mid, 3, 1, mid, False), ConvSpec(mid, c_out, 1, 1, 1, True)]
+    return proj, main
+
+
+def read_genotype(genotype, stage_blocks=None) -> DetNASPath:
+    """A :class:`DetNASPath` from any of its forms (not yet checked against a space).
+
+    Args:
+        genotype (DetNASPath | dict | str | os.PathLike | Sequence[str]): a path, its
+            JSON dict (``{"space": "detnas", ...}``, also wrapped as ``{"genotype":
+            {...}}``), the file name of such a JSON file, or the list of op names.
+        stage_blocks (Sequence[int], optional): blocks per stage, needed only for a list
+            of op names. Defaults to None.
+    """
+    if isinstance(genotype, (str, os.PathLike)):
+        if not os.path.isfile(genotype):
+            raise ValueError(f'genotype: no genotype JSON file at {os.fspath(genotype)!r}')
+        with open(genotype) as f:
+            genotype = json.load(f)
+    if isinstance(genotype, Mapping):
+        if 'space' not in genotype and isinstance(genotype.get('genotype'), Mapping):
+            genotype = genotype['genotype']
+        return DetNASPath.from_dict(genotype)
+    if isinstance(genotype, DetNASPath):
+        return genotype
+    if stage_blocks is not None and isinstance(genotype, (list, tuple)):
+        if len(genotype) != sum(stage_blocks):
+            raise ValueError(f'ops: expected {sum(stage_blocks)} ops for stage_blocks '
+                             f'{tuple(stage_blocks)}, got {len(genotype)}')
+        return DetNASPath(tuple(stage_blocks), tuple(genotype))
+    raise ValueError(f'genotype: a DetNASPath, its dict, a JSON file name or a list of op '
+                     f'names is expected, got {type(genotype).__name__}')
+
+
+def parse_genotype(genotype, space: DetNASSpace) -> DetNASPath:
+    """:func:`read_genotype`, validated against ``space`` (``ValueError`` naming the bad
+    field: ``ops``, ``stage_blocks``, ``space`` or the block key of an unknown op)."""
+    return space.validate(read_genotype(genotype, space.stage_blocks))
+
+
+def _convs(specs: Sequence[ConvSpec], norm_cfg: dict) -> nn.Sequential:
+    return nn.Sequential(*[
+        ConvModule(s.in_channels, s.out_channels, s.kernel_size, s.stride, s.kernel_size // 2,
+                   groups=s.groups, norm_cfg=norm_cfg,
+                   act_cfg=dict(type='ReLU') if s.relu else None) for s in specs])
+
+
+class ShuffleUnit(nn.Module):
+    """One choice of a block: a ShuffleNetV2 or Xception-like unit (see :func:`unit_specs`).
+
+    Args:
+        op (str): one of :data:`OP_KERNELS`.
+        in_channels (int): input width.
+        out_channels (int): output width.
+        stride (int): 1 or 2.
+        norm_cfg (dict): norm layer config. Defaults to ``dict(type='BN')``.
+    """
+
+    def __init__(self, op, in_channels, out_channels, stride, norm_cfg=dict(type='BN')):
+        super().__init__()
+        proj, main = unit_specs(op, in_channels, out_channels, stride)
+        self.stride = stride
+        if proj:
+            self.proj = _convs(proj, norm_cfg)
+        self.main = _convs(main, norm_cfg)
+
+    def forward(self, x):
+        if self.stride == 1:
+            return torch.cat((x[:, 0::2], self.main(x[:, 1::2])), 1)
+        return torch.cat((self.proj(x), self.main(x)), 1)
+
+
+class ChoiceBlock(nn.Module):
+    """A block holding candidate units in ``choices`` (keyed by op name); only the
+    ``active`` one runs.
+
+    Args:
+        ops (Sequence[str]): the candidate ops to build.
+        in_channels (int): input width.
+        out_channels (int): output width.
+        stride (int): 1 or 2.
+        norm_cfg (dict): norm layer config.
+    """
+
+    def __init__(self, ops, in_channels, out_channels, stride, norm_cfg):
+        super().__init__()
+        self.choices = nn.ModuleDict(
+            {op: ShuffleUnit(op, in_channels, out_channels, stride, norm_cfg) for op in ops})
+        self.active = ops[0] if len(ops) == 1 else None
+
+    def forward(self, x):
+        if self.active is None:
+            raise RuntimeError('no op chosen for this supernet block: call '
+                               'backbone.set_choices(genotype) before running the supernet')
+        return self.choices[self.active](x)
+
+
+class _ShuffleNetV2(BaseModule):
+    """Shared body of the DetNAS supernet and subnet (``block_ops``: ops per block)."""
+
+    def __init__(self, block_ops, arch, widen_factor, out_indices, frozen_stages, norm_cfg,
+                 norm_eval, with_last_conv, init_cfg):
+        if init_cfg is None:
+            init_cfg = [dict(type='Kaiming', layer='Conv2d'),
+                        dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])]
+        super().__init__(init_cfg=init_cfg)
+        self.layout = arch_layout(arch, widen_factor)
+        stem, channels, blocks = self.layout
+        self.arch, self.widen_factor = arch, widen_factor
+        num_outs = len(channels) + bool(with_last_conv)
+        if (isinstance(out_indices, (str, bytes)) or not isinstance(out_indices, Sequence)
+                or not out_indices or any(i not in range(num_outs) for i in out_indices)):
+            raise ValueError(f'out_indices: a non-empty list of indices in {list(range(num_outs))}'
+                             f' is expected (index {len(channels)} is the last conv, '
+                             f'with_last_conv=True only), got {out_indices!r}')
+        if frozen_stages not in range(-1, len(channels) + 1):
+            raise bad_value('frozen_stages', frozen_stages, list(range(-1, len(channels) + 1)))
+        self.out_indices = tuple(out_indices)
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.with_last_conv = with_last_conv
+        self._space = DetNASSpace(arch if isinstance(arch, str) else blocks)
+        self.stem = ConvModule(3, stem, 3, 2, 1, norm_cfg=norm_cfg, act_cfg=dict(type='ReLU'))
+        self.stages = nn.ModuleList()
+        ops = iter(block_ops)
+        c_in = stem
+        for c_out, n in zip(channels, blocks):
+            self.stages.append(nn.Sequential(*[
+                ChoiceBlock(next(ops), c_out if b else c_in, c_out, 1 if b else 2, norm_cfg)
+                for b in range(n)]))
+            c_in = c_out
+        self.last_conv = ConvModule(c_in, LAST_CHANNELS, 1, norm_cfg=norm_cfg,
+                                    act_cfg=dict(type='ReLU')) if with_last_conv else None
+        widths = [*channels, LAST_CHANNELS]
+        self._out_channels = [widths[i] for i in self.out_indices]
+        self._freeze_stages()
+
+    @property
+    def search_space(self) -> DetNASSpace:
+        """The :class:`DetNASSpace` of this backbone's stage blocks."""
+        return self._space
+
+    @property
+    def out_channels(self) -> list:
+        """Width of every output, in ``out_indices`` order."""
+        return list(self._out_channels)
+
+    def forward(self, x):
+        x = self.stem(x)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i in self.out_indices:
+                outs.append(x)
+        if self.last_conv is not None:
+            x = self.last_conv(x)
+            if len(self.stages) in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def _freeze_stages(self):
+        if self.frozen_stages < 0:
+            return
+        for m in [self.stem, *self.stages[:self.frozen_stages]]:
+            m.eval()
+            for p in m.parameters():
+                p.requires_grad = False
+
+    def train(self, mode: bool = True):
+        """Set train mode, keeping frozen stages (and BN layers when ``norm_eval``) in eval."""
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+
+_ARGS_DOC = """
+        arch (str | dict): ``'300M'``, ``'1.3G'``, ``'3.8G'`` (see :data:`ARCH_SETTINGS`) or a
+            dict with ``stem_channels``, ``stage_channels``, ``stage_blocks``.
+            Defaults to ``'300M'``.
+        widen_factor (float): width multiplier; widths are rounded to multiples of 8 when
+            it is not 1. Defaults to 1.0.
+        out_indices (Sequence[int]): outputs to return: stages 0-3, and 4 for the last
+            conv (``with_last_conv=True`` only). Defaults to ``(0, 1, 2, 3)``.
+        frozen_stages (int): freeze (eval mode, no gradients) the stem and the first
+            ``frozen_stages`` stages; -1 freezes nothing. Defaults to -1.
+        norm_cfg (dict): norm layer config. Defaults to ``dict(type='BN')``.
+        norm_eval (bool): keep BN layers in eval mode while training. Defaults to False.
+        with_last_conv (bool): add the 1x1 conv to 1024 channels (+ norm + ReLU) used for
+            classification. Defaults to False.
+        init_cfg (dict | list[dict], optional): initialization config. Defaults to None
+            (Kaiming convs, unit norm weights)."""
+
+
+@MODELS.register_module()
+class ShuffleNetV2Supernet(_ShuffleNetV2):
+    __doc__ = f"""DetNAS one-shot ShuffleNetV2 supernet (`DetNAS
+    <https://arxiv.org/abs/1903.10979>`_).
+
+    Every block holds its four candidate ops; :meth:`set_choices` selects one path
+    and :meth:`forward` runs only that path. There is no sampling inside the module:
+    the training loop (or a hook) calls ``set_choices`` with a sampled genotype.
+
+    Example::
+
+        backbone = MODELS.build(dict(type='ShuffleNetV2Supernet', arch='300M'))
+        backbone.set_choices(backbone.search_space.sample(random.Random(0)))
+        feats = backbone(torch.rand(1, 3, 224, 224))  # strides 4, 8, 16, 32
+
+    Args:{_ARGS_DOC}
+    """
+
+    def __init__(self, arch='300M', widen_factor=1.0, out_indices=(0, 1, 2, 3),
+                 frozen_stages=-1, norm_cfg=dict(type='BN'), norm_eval=False,
+                 with_last_conv=False, init_cfg=None):
+        blocks = arch_layout(arch, widen_factor).stage_blocks
+        super().__init__([DETNAS_OPS] * sum(blocks), arch, widen_factor, out_indices,
+                         frozen_stages, norm_cfg, norm_eval, with_last_conv, init_cfg)
+        self._choices = None
+
+    @property
+    def choices(self) -> DetNASPath | None:
+        """The current path, or None before :meth:`set_choices`."""
+        return self._choices
+
+    def set_choices(self, genotype) -> DetNASPath:
+        """Select the path that :meth:`forward` runs.
+
+        Args:
+            genotype (DetNASPath | dict | str | Sequence[str]): the path, its dict, a
+                genotype JSON file or the list of op names (see :func:`parse_genotype`).
+
+        Returns:
+            DetNASPath: the validated path.
+        """
+        path = parse_genotype(genotype, self._space)
+        for block, op in zip((b for stage in self.stages for b in stage), path.ops):
+            block.active = op
+        self._choices = path
+        return path
+
+
+@MODELS.register_module()
+class ShuffleNetV2Subnet(_ShuffleNetV2):
+    __doc__ = f"""A fixed path of the DetNAS ShuffleNetV2 supernet (`DetNAS
+    <https://arxiv.org/abs/1903.10979>`_).
+
+    Only the chosen op of every block is built, under the same names as in
+    :class:`ShuffleNetV2Supernet`, so its state-dict keys are a subset of the supernet's
+    and :meth:`slice_supernet_state_dict` cuts a subnet checkpoint out of a supernet one.
+
+    Args:
+        genotype (DetNASPath | dict | str | Sequence[str]): the path, its dict, a genotype
+            JSON file (e.g. a search's ``best_genotype.json``) or the list of op names.{_ARGS_DOC}
+    """
+
+    def __init__(self, genotype, arch='300M', widen_factor=1.0, out_indices=(0, 1, 2, 3),
+                 frozen_stages=-1, norm_cfg=dict(type='BN'), norm_eval=False,
+                 with_last_conv=False, init_cfg=None):
+        blocks = arch_layout(arch, widen_factor).stage_blocks
+        path = parse_genotype(genotype, DetNASSpace(arch if isinstance(arch, str) else blocks))
+        super().__init__([(op,) for op in path.ops], arch, widen_factor, out_indices,
+                         frozen_stages, norm_cfg, norm_eval, with_last_conv, init_cfg)
+        self._choices = path
+
+    @property
+    def choices(self) -> DetNASPath:
+        """The fixed path."""
+        return self._choices
+
+    @staticmethod
+    def slice_supernet_state_dict(state_dict: Mapping, genotype,
+                                  prefix: str = 'backbone.') -> dict:
+        """See :func:`slice_supernet_state_dict`."""
+        return slice_supernet_state_dict(state_dict, genotype, prefix)
+
+
+_CHOICE_KEY = re.compile(r'stages\.(\d+)\.(\d+)\.choices\.([^.]+)\.')
+
+
+def slice_supernet_state_dict(state_dict: Mapping, genotype, prefix: str = 'backbone.') -> dict:
+    """Keep the entries of a supernet checkpoint that a subnet on ``genotype`` needs.
+
+    Args:
+        state_dict (Mapping): a supernet state dict, e.g. a whole detector's
+            (``checkpoint['state_dict']``).
+        genotype (DetNASPath | dict | str): the subnet's path, its dict or a JSON file.
+        prefix (str): prefix of the backbone's keys; ``''`` for a bare backbone.
+            Defaults to ``'backbone.'``.
+
+    Returns:
+        dict: every entry outside ``stages.*.*.choices`` (stem, last conv, neck, heads)
+        and, inside, those of the chosen op of every block.
+    """
+    path = read_genotype(genotype)
+    DetNASSpace(path.stage_blocks).validate(path)
+    stages = path.stages
+    out = {}
+    for key, value in state_dict.items():
+        m = _CHOICE_KEY.match(key, len(prefix)) if key.startswith(prefix) else None
+        if m is None:
+            out[key] = value
+            continue
+        s, b, op = int(m.group(1)), int(m.group(2)), m.group(3)
+        if s >= len(stages) or b >= len(stages[s]):
+            raise ValueError(f'genotype: {key!r} is block {b} of stage {s}, outside the path\'s '
+                             f'stage_blocks {path.stage_blocks}')
+        if stages[s][b] == op:
+            out[key] = value
+    return out
+
+
+__all__ = ['ARCH_SETTINGS', 'LAST_CHANNELS', 'OP_KERNELS', 'ConvSpec', 'Layout', 'arch_layout',
+           'make_divisible', 'unit_specs', 'read_genotype', 'parse_genotype', 'ShuffleUnit',
+           'ChoiceBlock', 'ShuffleNetV2Supernet', 'ShuffleNetV2Subnet',
+           'slice_supernet_state_dict']
