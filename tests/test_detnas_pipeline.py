@@ -59,12 +59,18 @@ def test_supernet_ddp_two_gloo_ranks_train_the_same_paths(tiny_det_data, tmp_pat
                for k in a['buffers'] if k.endswith('running_mean'))
 
 
-def _search_opts(data, ckpt):
-    return ['--cfg-options', *data_opts(data), 'train_cfg.max_iters=2',
-            f'phases=[dict(type="search",load_from="{ckpt}",train_cfg=dict(_delete_=True,'
-            'type="SearchLoop",strategy=dict(type="GeneticAlgorithm",population=4,top_k=2,'
-            'num_mutation=2,num_crossover=1,generations=2),evaluator=dict(type='
-            '"SupernetEvaluator",bn_batches=1,num_val_images=4),max_flops=400e6))]']
+def _search_config(tmp_path, ckpt):
+    """A search-only config over a tiny GA (the demo config's phases replaced)."""
+    path = tmp_path / 'search_tiny.py'
+    path.write_text(f"""_base_ = {SEARCH!r}
+phases = [dict(type='search', load_from={ckpt!r}, train_cfg=dict(
+    _delete_=True, type='SearchLoop',
+    strategy=dict(type='GeneticAlgorithm', population=4, top_k=2, num_mutation=2,
+                  num_crossover=1, generations=2),
+    evaluator=dict(type='SupernetEvaluator', bn_batches=1, num_val_images=4),
+    max_flops=400e6))]
+""")
+    return str(path)
 
 
 @pytest.fixture(scope='module')
@@ -89,15 +95,16 @@ def _trials(wd):
 
 def test_search_killed_resumes_to_the_same_trials(tiny_det_data, supernet_ckpt, tmp_path):
     full, cut = str(tmp_path / 'full'), str(tmp_path / 'cut')
-    out = run_tool(['tools/search.py', SEARCH, '--work-dir', full,
-                    *_search_opts(tiny_det_data, supernet_ckpt)])
+    cfg = _search_config(tmp_path, supernet_ckpt)
+    opts = ['--cfg-options', *data_opts(tiny_det_data)]
+    out = run_tool(['tools/search.py', cfg, '--work-dir', full, *opts])
     assert 'best' in out
     ref = _trials(full)
     assert len(ref) == 8 and len({r['key'] for r in ref}) == 8
     assert all(r['cost']['flops'] <= 400e6 for r in ref)
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
-    p = subprocess.Popen([sys.executable, 'tools/search.py', SEARCH, '--work-dir', cut,
-                          *_search_opts(tiny_det_data, supernet_ckpt)], cwd=ROOT, env=env,
+    p = subprocess.Popen([sys.executable, 'tools/search.py', cfg, '--work-dir', cut, *opts],
+                         cwd=ROOT, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = osp.join(cut, 'trials.jsonl')
     t0 = time.time()
@@ -108,15 +115,13 @@ def test_search_killed_resumes_to_the_same_trials(tiny_det_data, supernet_ckpt, 
     p.send_signal(signal.SIGKILL)
     p.wait()
     assert not osp.exists(osp.join(cut, 'search_summary.json')), 'finished before the kill'
-    run_tool(['tools/search.py', SEARCH, '--work-dir', cut, '--resume',
-              *_search_opts(tiny_det_data, supernet_ckpt)])
+    run_tool(['tools/search.py', cfg, '--work-dir', cut, '--resume', *opts])
     assert _trials(cut) == ref
     best = [json.load(open(osp.join(d, 'best_genotype.json')))['key'] for d in (full, cut)]
     assert best[0] == best[1]
     assert osp.isfile(osp.join(full, 'search_progress.png'))
     assert osp.isfile(osp.join(full, 'search_pareto.png'))
     # a second run without --resume refuses to mix into the same work dir
-    p = subprocess.run([sys.executable, 'tools/search.py', SEARCH, '--work-dir', full,
-                        *_search_opts(tiny_det_data, supernet_ckpt)], cwd=ROOT, env=env,
-                       capture_output=True, text=True)
+    p = subprocess.run([sys.executable, 'tools/search.py', cfg, '--work-dir', full, *opts],
+                       cwd=ROOT, env=env, capture_output=True, text=True)
     assert p.returncode != 0 and '--resume' in p.stderr

@@ -69,6 +69,16 @@ def local_metrics(evaluator) -> dict:
     for metric in evaluator.metrics:
         if not metric.results:
             raise RuntimeError(f'{type(metric).__name__}: no results to compute a metric from')
+        if hasattr(metric, 'img_ids'):
+            # COCO-style metrics score every image of their annotation file unless told
+            # otherwise: restrict them to the images evaluated (a val subset)
+            ids = []
+            for r in metric.results:
+                pred = r[1] if isinstance(r, tuple) and len(r) == 2 else r
+                if isinstance(pred, dict) and 'img_id' in pred:
+                    ids.append(pred['img_id'])
+            if ids:
+                metric.img_ids = sorted(set(ids))
         res = metric.compute_metrics(metric.results)
         prefix = f'{metric.prefix}/' if getattr(metric, 'prefix', None) else ''
         out.update({f'{prefix}{k}': v for k, v in res.items()})
@@ -216,6 +226,8 @@ class SupernetEvaluator:
         self.timing['bn'] += t1 - t0
         self.timing['val'] += t2 - t1
         self.timing['n'] += 1
+        if not metrics:  # e.g. CocoMetric without a single detection: an mAP of 0
+            metrics = {self.metric: 0.0, 'no_detections': 1.0}
         if self.metric not in metrics:
             raise KeyError(f'evaluator.metric: {self.metric!r} is not among the metrics '
                            f'{sorted(metrics)}')

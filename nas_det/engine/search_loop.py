@@ -197,7 +197,6 @@ class SearchLoop(BaseLoop):
                 plot_search(drv.trials, runner.work_dir, reward_name=getattr(evaluator, 'metric', 'reward'),
                             cost_key='flops', title=f'{space.name} search')
 
-        runner.call_hook('before_train_epoch')
         best = driver.run(evaluate_batch, on_batch=on_batch)
         if best is None:
             raise RuntimeError('the search found no candidate with a finite reward')

@@ -383,6 +383,14 @@ class ShuffleNetV2Supernet(_ShuffleNetV2):
         self._choices = path
         return path
 
+    def path_cost(self, genotype, input_shape=(3, 224, 224)) -> dict:
+        """Analytic ``flops`` (multiply-adds) and ``params`` of a path of this supernet at
+        ``input_shape`` (C, H, W), as :func:`~nas_det.models.flops.backbone_cost`; what the
+        search checks a FLOPs limit with, without running the model."""
+        from .flops import backbone_cost
+        return backbone_cost(self.arch, genotype, tuple(input_shape), self.widen_factor,
+                             self.with_last_conv)
+
 
 @MODELS.register_module()
 class ShuffleNetV2Subnet(_ShuffleNetV2):
