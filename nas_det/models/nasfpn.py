@@ -30,7 +30,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 
 from ..space.base import bad_value
-from ..space.nasfpn import LEVELS, NASFPN_OPS, MergeCell, NASFPNSpace, Pyramid, state_name
+from ..space.nasfpn import LEVELS, NASFPN_OPS, NASFPNSpace, Pyramid, state_name
 from ..space.published import NASFPN_7CELL, PUBLISHED
 
 GP_STYLES = ('mmdet', 'tf')
