@@ -39,7 +39,7 @@ def test_supernet_ddp_two_gloo_ranks_train_the_same_paths(tiny_det_data, tmp_pat
            '--master_port', str(free_port()), 'tests/dist_worker.py', SUPERNET,
            '--launcher', 'pytorch', '--work-dir', wd, '--cfg-options', *data_opts(tiny_det_data),
            'train_cfg.max_iters=3', 'train_cfg.val_interval=100',
-           'custom_hooks=[dict(type="UniformSamplingHook",seed=0,log_paths=True)]']
+           'custom_hooks.0.log_paths=True']
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
     p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-6000:]
