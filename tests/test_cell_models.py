@@ -283,6 +283,44 @@ def test_image_classifier_equals_cell_network():
     assert clf.backbone.stem.conv.weight.grad is not None
 
 
+def test_retinanet_with_cell_backbone():
+    pytest.importorskip('mmdet')
+    import mmdet.registry  # noqa: F401  (the 'mmdet' scope)
+    from mmdet.structures import DetDataSample
+    from mmengine.registry import DefaultScope
+    from mmengine.structures import InstanceData
+    torch.manual_seed(0)
+    backbone = dict(type='CellNetBackbone', genotype='nasnet_a', layout='mobile',
+                    out_indices=(1, 2, 3), **TINY)
+    cfg = dict(
+        type='RetinaNet',
+        backbone=backbone,
+        neck=dict(type='FPN', in_channels=list(MODELS.build(backbone).out_channels),
+                  out_channels=16, add_extra_convs='on_input', num_outs=5),
+        bbox_head=dict(
+            type='RetinaHead', num_classes=3, in_channels=16, stacked_convs=1, feat_channels=16,
+            anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4,
+                                  scales_per_octave=1, ratios=[1.0],
+                                  strides=[8, 16, 32, 64, 128]),
+            bbox_coder=dict(type='DeltaXYWHBBoxCoder'),
+            loss_cls=dict(type='FocalLoss', use_sigmoid=True),
+            loss_bbox=dict(type='L1Loss')),
+        train_cfg=dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.4,
+                                     min_pos_iou=0),
+                       sampler=dict(type='PseudoSampler'), allowed_border=-1, pos_weight=-1))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg)
+    sample = DetDataSample(metainfo=dict(img_shape=(64, 64), pad_shape=(64, 64),
+                                         batch_input_shape=(64, 64)))
+    sample.gt_instances = InstanceData(bboxes=torch.tensor([[4., 6., 40., 50.]]),
+                                       labels=torch.tensor([1]))
+    losses = model.loss(torch.randn(1, 3, 64, 64), [sample])
+    total, _ = model.parse_losses(losses)
+    assert torch.isfinite(total)
+    total.backward()
+    assert model.backbone.cells[0].pre0.conv.weight.grad is not None
+
+
 # ---------------------------------------------------------------------------- errors
 
 def test_clear_errors():

@@ -477,26 +477,22 @@ class CellModule(nn.Module):
             self.pre1, c1 = ReLUConvBN(c1, filters, norm_cfg=norm_cfg), filters
         else:
             self.pre1 = nn.Identity()
-        shapes = [(filters, 0), (c1, 0)]  # (width, level): level 1 = strided
+        # (width, strided?) of every state; in a stride-2 cell every block ends strided:
+        # ops reading h0 / h1 stride, ops reading blocks read strided maps
+        shapes = [(filters, False), (c1, False)]
         self.block_names = []
         for k, block in enumerate(cell.blocks, 2):
-            ops, levels = [], []
-            for j, (i, op) in enumerate(zip(block.inputs, block.ops)):
-                s = stride if i < 2 else 1
-                ops.append(build_op(op, shapes[i][0], filters, s, padding, norm_cfg,
-                                    f'{field}/block{k}/op{j}'))
-                levels.append(shapes[i][1] + (s == 2))
-            if levels[0] != levels[1]:  # cannot happen with the rules above; keep it loud
-                raise ValueError(f'{field}/block{k}: inputs end at different resolutions')
-            width = filters if block.combine == 'add' else 2 * filters
-            shapes.append((width, levels[0]))
+            ops = [build_op(op, shapes[i][0], filters, stride if i < 2 else 1, padding,
+                            norm_cfg, f'{field}/block{k}/op{j}')
+                   for j, (i, op) in enumerate(zip(block.inputs, block.ops))]
+            shapes.append((filters if block.combine == 'add' else 2 * filters, stride == 2))
             self.add_module(f'block{k}', CellBlock(block, *ops))
             self.block_names.append(f'block{k}')
         target = shapes[-1]
         self.fix = nn.ModuleDict()
         for i in cell.concat:
-            (c, level), name = shapes[i], state_name(i)
-            if level != target[1]:
+            (c, strided), name = shapes[i], state_name(i)
+            if strided != target[1]:
                 self.fix[name] = FactorizedReduce(c, target[0], relu=False, norm_cfg=norm_cfg)
             elif c != target[0]:
                 self.fix[name] = ReLUConvBN(c, target[0], relu=False, norm_cfg=norm_cfg)
@@ -647,7 +643,7 @@ def plan_cells(genotype: CellGenotype, cells_per_stage: int, filters: int,
     return plans
 
 
-def _stem_level(plans, index):
+def _num_reductions_before(plans, index: int) -> int:
     """Number of stride-2 steps before output ``index`` (0: the stem conv output)."""
     return sum(p.stride == 2 for p in plans[:index])
 
@@ -729,9 +725,9 @@ class CellStack(BaseModule):
                          skip_reduction_input=skip_reduction_input).items():
             if v is not None:
                 lay[k] = v
-        for k in ('cells_per_stage', 'filters'):
-            if not isinstance(lay[k], int) or isinstance(lay[k], bool) or lay[k] < 1:
-                raise ValueError(f'{k}: a positive int is expected, got {lay[k]!r}')
+        for k, low in (('cells_per_stage', 1), ('filters', 1), ('num_stem_cells', 0)):
+            if not isinstance(lay[k], int) or isinstance(lay[k], bool) or lay[k] < low:
+                raise ValueError(f'{k}: an int >= {low} is expected, got {lay[k]!r}')
         if not isinstance(num_reductions, int) or num_reductions < 0:
             raise ValueError(f'num_reductions: an int >= 0 is expected, got {num_reductions!r}')
         if not 0 <= drop_path_rate < 1:
@@ -758,19 +754,19 @@ class CellStack(BaseModule):
         self.cells = nn.ModuleList()
         for i, p in enumerate(self.plans):
             cell = self.genotype.normal if p.kind == 'normal' else self.genotype.reduce
-            reduce_h1 = p.h1 is not None and _stem_level(self.plans, p.h1) != \
-                _stem_level(self.plans, i)
+            reduce_h1 = p.h1 is not None and _num_reductions_before(self.plans, p.h1) != \
+                _num_reductions_before(self.plans, i)
             c1 = None if p.h1 is None else channels[p.h1]
             self.cells.append(CellModule(cell, (channels[i], c1), p.filters, p.stride,
                                          reduce_h1, padding, norm_cfg, field=p.kind))
             channels.append(self.cells[-1].out_channels)
         self.channels = tuple(channels)
         n = len(self.plans)
+        # the output (0: stem conv, i + 1: cell i) that ends each stage
         self.stage_ends = tuple(max(i + 1 for i, p in enumerate(self.plans) if p.stage == s)
                                 for s in range(self.plans[-1].stage + 1))
-        """Output index (0: stem conv, ``i + 1``: cell ``i``) that ends each stage."""
         self.stage_channels = tuple(channels[e] for e in self.stage_ends)
-        self.stage_strides = tuple(2 ** (_stem_level(self.plans, e)
+        self.stage_strides = tuple(2 ** (_num_reductions_before(self.plans, e)
                                          + (lay['stem'] == 'imagenet')) for e in self.stage_ends)
         self.drop_path_rate, self.drop_path_progress = drop_path_rate, 1.
         self._drop_path_ratios = [(i + 1) / n for i in range(n)]
@@ -840,7 +836,7 @@ class CellNetwork(CellStack):
             size = self.layout['image_size']
             if self.layout['stem'] == 'imagenet':
                 size = (size - 3) // 2 + 1
-            for _ in range(_stem_level(self.plans, self.aux_index)):
+            for _ in range(_num_reductions_before(self.plans, self.aux_index)):
                 size = -(-size // 2)
             self.aux_head = AuxHead(self.channels[self.aux_index], num_classes,
                                     (size - 5) // 3 + 1 if size >= 5 else size, self.norm_cfg)
