@@ -304,3 +304,12 @@ def test_retinanet_with_supernet_backbone():
     cost = detector_flops(model, (3, 64, 64))
     assert cost['backbone_flops'] == backbone_cost('300M', path, (3, 64, 64), 0.5)['flops']
     assert cost['flops'] > cost['backbone_flops']
+
+
+def test_published_detnas_paths_meet_their_flops_budgets():
+    from nas_det.models.flops import backbone_cost
+    from nas_det.space.published import DETNAS_1_3G_FPN, DETNAS_300M_FPN, DETNAS_300M_RETINANET
+    # backbone without the classification-only last conv, 1x3x224x224 (the paper's limit)
+    assert backbone_cost('300M', DETNAS_300M_FPN)['flops'] == 288_082_368
+    assert backbone_cost('300M', DETNAS_300M_RETINANET)['flops'] == 291_205_824
+    assert backbone_cost('1.3G', DETNAS_1_3G_FPN)['flops'] == 1_269_181_536

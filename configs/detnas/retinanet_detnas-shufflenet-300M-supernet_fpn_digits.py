@@ -2,8 +2,8 @@
 # (the paper's 300M space), one uniformly random path per iteration (single-path one-shot),
 # from scratch, on the embedded digits.
 _base_ = [
-    '../_base_/models/retinanet_r18_fpn.py',
-    '../_base_/datasets/digits_det.py',
+    '../_base_/models/retinanet_r18_lite_fpn.py',
+    '../_base_/datasets/digits_det_256.py',
     '../_base_/schedules/iter_sgd.py',
     '../_base_/default_runtime.py',
 ]

@@ -8,6 +8,7 @@ output of cell ``K - 5``. Every genotype validates in :func:`published_space` ``
 from __future__ import annotations
 
 from .cells import Cell, CellGenotype, CellSpace
+from .detnas import DETNAS_OPS, DetNASPath, DetNASSpace
 from .nasfpn import NASFPNSpace, Pyramid
 
 NASNET_A = CellGenotype(
@@ -67,8 +68,26 @@ NASFPN_7CELL = Pyramid((
 """The published 7-cell NAS-FPN pyramid (Ghiasi et al., 2019), inputs in the paper's
 order (mmdet passes the global-pooling inputs of n5 reversed: ``gp_64_4(p6, p4)``)."""
 
+
+
+def _detnas(stage_blocks, tokens):
+    # the official DetNAS release lists one token per block, 0..3 = shuffle 3x3, 5x5,
+    # 7x7, xception 3x3 (the order of DETNAS_OPS)
+    return DetNASPath(stage_blocks, tuple(DETNAS_OPS[t] for t in tokens))
+
+
+DETNAS_300M_FPN = _detnas((4, 4, 8, 4), (2, 1, 2, 0, 2, 1, 1, 2, 3, 3, 1, 3, 0, 0, 3, 1, 3, 1, 3, 2))
+"""DetNAS-300M found under FPN (Faster R-CNN) on COCO (official release)."""
+DETNAS_300M_RETINANET = _detnas((4, 4, 8, 4),
+                                (2, 3, 1, 1, 3, 2, 1, 3, 3, 1, 1, 1, 3, 3, 2, 0, 3, 3, 3, 3))
+"""DetNAS-300M found under RetinaNet on COCO (official release)."""
+DETNAS_1_3G_FPN = _detnas((8, 8, 16, 8), (0, 0, 3, 1, 2, 1, 0, 2, 0, 3, 1, 2, 3, 3, 2, 0, 2, 1, 1, 3,
+                                          2, 0, 2, 2, 2, 1, 3, 1, 0, 3, 3, 3, 1, 3, 3, 3, 3, 3, 3, 3))
+"""DetNAS-1.3G (and 3.8G: the same path) found under FPN on COCO (official release)."""
+
 PUBLISHED = {'nasnet_a': NASNET_A, 'pnasnet_5': PNASNET_5, 'amoebanet_a': AMOEBANET_A,
-             'nasfpn_7cell': NASFPN_7CELL}
+             'nasfpn_7cell': NASFPN_7CELL, 'detnas_300m_fpn': DETNAS_300M_FPN,
+             'detnas_300m_retinanet': DETNAS_300M_RETINANET, 'detnas_1.3g_fpn': DETNAS_1_3G_FPN}
 """Every published genotype by name."""
 
 PUBLISHED_SPACES = {
@@ -76,10 +95,13 @@ PUBLISHED_SPACES = {
     'pnasnet_5': dict(type='CellSpace', ops='pnas', cells=['normal'], concat='all'),
     'amoebanet_a': dict(type='CellSpace', ops='amoeba', concat='explicit'),
     'nasfpn_7cell': dict(type='NASFPNSpace', num_cells=7),
+    'detnas_300m_fpn': dict(type='DetNASSpace', stage_blocks='300M'),
+    'detnas_300m_retinanet': dict(type='DetNASSpace', stage_blocks='300M'),
+    'detnas_1.3g_fpn': dict(type='DetNASSpace', stage_blocks='1.3G'),
 }
 """Config of the space each published genotype belongs to (``registry.build_space``)."""
 
-_CLASSES = {'CellSpace': CellSpace, 'NASFPNSpace': NASFPNSpace}
+_CLASSES = {'CellSpace': CellSpace, 'NASFPNSpace': NASFPNSpace, 'DetNASSpace': DetNASSpace}
 
 
 def _check_name(name: str) -> str:
