@@ -95,3 +95,21 @@ def test_check_offline_names_the_key():
     with pytest.raises(ValueError, match=r'model\.backbone\.init_cfg\.checkpoint'):
         check_offline(cfg)
     check_offline({'model': {'backbone': {'init_cfg': None}}, 'load_from': '/local/file.pth'})
+
+
+def test_non_coco_annotation_file_is_refused_early(tmp_path):
+    import json
+    from nas_det.engine.checks import check_coco_annotation, check_data
+    bad = tmp_path / 'labels.json'
+    bad.write_text(json.dumps({'img1.jpg': [[0, 0, 10, 10]]}))
+    with pytest.raises(ValueError, match=r"val_evaluator\.ann_file: .* lacks the lists "
+                                         r"\['images', 'annotations', 'categories'\]"):
+        check_coco_annotation(str(bad), 'val_evaluator.ann_file')
+    cfg = {'train_dataloader': {'dataset': {'type': 'CocoDataset', 'data_root': str(tmp_path),
+                                            'ann_file': 'missing.json'}}}
+    with pytest.raises(FileNotFoundError, match=r'train_dataloader\.dataset\.ann_file'):
+        check_data(cfg)
+    good = tmp_path / 'ok.json'
+    good.write_text(json.dumps({'images': [], 'annotations': [{'bbox': [1, 2, 3, 4]}],
+                                'categories': []}))
+    check_coco_annotation(str(good), 'x')

@@ -125,3 +125,37 @@ def test_search_killed_resumes_to_the_same_trials(tiny_det_data, supernet_ckpt, 
     p = subprocess.run([sys.executable, 'tools/search.py', cfg, '--work-dir', full, *opts],
                        cwd=ROOT, env=env, capture_output=True, text=True)
     assert p.returncode != 0 and '--resume' in p.stderr
+
+
+def test_export_trains_with_mmdet_train_tool(tiny_det_data, supernet_ckpt, tmp_path):
+    import random
+
+    import mmdet
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, init_default_scope
+
+    import nas_det  # noqa: F401
+    from nas_det.space import DetNASSpace
+    g = DetNASSpace('300M').sample(random.Random(5))
+    gfile = tmp_path / 'best_genotype.json'
+    gfile.write_text(json.dumps({'genotype': g.to_dict(), 'reward': 0.1}))
+    out = run_tool(['tools/export_subnet.py', SUPERNET, str(gfile), '--checkpoint', supernet_ckpt,
+                    '--out-dir', str(tmp_path / 'export')])
+    cfg_path, init = str(tmp_path / 'export/subnet.py'), str(tmp_path / 'export/subnet_init.pth')
+    assert 'ShuffleNetV2Subnet' in open(cfg_path).read() and osp.isfile(init)
+    cfg = Config.fromfile(cfg_path)
+    assert cfg.model.backbone.type == 'ShuffleNetV2Subnet' and cfg.load_from == init
+    assert all(h['type'] != 'UniformSamplingHook' for h in cfg.get('custom_hooks', []))
+    init_default_scope('mmdet')
+    model = MODELS.build(cfg.model)
+    sd = torch.load(init, weights_only=True)['state_dict']
+    model.load_state_dict(sd, strict=True)  # every weight of the subnet detector is there
+    # the supernet's weights of that path, by name
+    sup = torch.load(supernet_ckpt, weights_only=True)['state_dict']
+    assert all(torch.equal(sup[k], v) for k, v in sd.items())
+    train = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools', 'train.py')
+    wd = str(tmp_path / 'retrain')
+    run_tool([train, cfg_path, '--work-dir', wd, '--cfg-options', *data_opts(tiny_det_data),
+              'train_cfg.max_iters=2', 'train_cfg.val_interval=100',
+              'default_hooks.checkpoint.interval=2'])
+    assert osp.isfile(osp.join(wd, 'iter_2.pth')), out

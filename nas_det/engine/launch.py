@@ -56,11 +56,13 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import nas_det  # noqa: F401  registers modules, phases, checkpoint handling
     from nas_det.engine import checkpoint
+    from nas_det.engine.checks import check_data
     from nas_det.engine.dist import setup_distributed
     from nas_det.engine.offline import check_offline
     from nas_det.engine.phases import PhaseContext, run_phases
     cfg = load_config(args)
     check_offline(cfg._cfg_dict.to_dict())
+    check_data(cfg)
     setup_distributed(cfg, args.launcher)
     checkpoint.TRUSTED_DIRS.append(osp.abspath(cfg.work_dir))
     ctx = PhaseContext(work_dir=cfg.work_dir, resume=args.resume, args=args)
