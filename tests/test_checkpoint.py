@@ -1,6 +1,5 @@
 """Checkpoints on current torch: safe save format, safe load, refusal of unsafe globals."""
 import os
-import pickle
 from collections import OrderedDict
 
 import numpy as np

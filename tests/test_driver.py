@@ -2,7 +2,6 @@
 import json
 import math
 import os.path as osp
-import random
 
 import pytest
 

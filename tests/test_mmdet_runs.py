@@ -14,6 +14,7 @@ from conftest import ROOT, run_tool
 
 pytestmark = pytest.mark.slow
 CONFIG = osp.join(ROOT, 'configs/demo/retinanet_r18_fpn_digits.py')
+SUPERNET = osp.join(ROOT, 'configs/detnas/retinanet_detnas-shufflenet-300M-supernet_fpn_digits.py')
 
 
 def _opts(data, max_iters, extra=()):
@@ -31,12 +32,14 @@ def _params(path):
     return {k: v for k, v in sd.items()}
 
 
-def test_killed_run_resumes_to_the_same_weights(tiny_det_data, tmp_path):
+@pytest.mark.parametrize('config', [CONFIG, SUPERNET], ids=['resnet18', 'detnas_supernet'])
+def test_killed_run_resumes_to_the_same_weights(tiny_det_data, tmp_path, config):
+    # the supernet run also resumes its path sampler: the same paths, the same weights
     full, cut = str(tmp_path / 'full'), str(tmp_path / 'cut')
-    run_tool(['tools/search.py', CONFIG, '--work-dir', full, *_opts(tiny_det_data, 6)])
+    run_tool(['tools/search.py', config, '--work-dir', full, *_opts(tiny_det_data, 6)])
     # the same run, killed (SIGKILL) as soon as its first checkpoint is recorded
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
-    p = subprocess.Popen([sys.executable, 'tools/search.py', CONFIG, '--work-dir', cut,
+    p = subprocess.Popen([sys.executable, 'tools/search.py', config, '--work-dir', cut,
                           *_opts(tiny_det_data, 6)], cwd=ROOT, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     marker = osp.join(cut, 'last_checkpoint')
@@ -46,7 +49,7 @@ def test_killed_run_resumes_to_the_same_weights(tiny_det_data, tmp_path):
     p.send_signal(signal.SIGKILL)
     p.wait()
     assert not osp.exists(osp.join(cut, 'iter_6.pth')), 'the run finished before it was killed'
-    out = run_tool(['tools/search.py', CONFIG, '--work-dir', cut, '--resume',
+    out = run_tool(['tools/search.py', config, '--work-dir', cut, '--resume',
                     *_opts(tiny_det_data, 6)])
     assert 'resumed' in out.lower() or 'Advance dataloader' in out
     a, b = _params(osp.join(full, 'iter_6.pth')), _params(osp.join(cut, 'iter_6.pth'))

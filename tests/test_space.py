@@ -11,7 +11,7 @@ import pytest
 
 from nas_det.space import (AMOEBA_OPS, LEVELS, NASFPN_7CELL, NASNET_A, NASNET_OPS, PNAS_OPS,
                            PNASNET_5, PUBLISHED, PUBLISHED_SPACES, Assignment, Block, Cell,
-                           CellGenotype, CellSpace, ChoiceSpace, DetNASPath, DetNASSpace,
+                           CellGenotype, CellSpace, DetNASPath, DetNASSpace,
                            MergeCell, NASFPNSpace, Pyramid, Widths, WidthSpace, build_space,
                            genotype_from_dict, get_published, published_space, space_config)
 

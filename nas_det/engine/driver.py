@@ -30,7 +30,7 @@ import os
 import os.path as osp
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable
 
 from ..space.base import SearchSpace
 from ..strategies.base import Strategy, build_strategy, is_failure

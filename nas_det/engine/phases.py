@@ -153,6 +153,16 @@ def search_phase(cfg, ctx: PhaseContext) -> dict:
     cfg.default_hooks = dict(cfg.get('default_hooks', {}), checkpoint=None)
     runner = Runner.from_cfg(cfg)
     runner.train()
-    return {'best_genotype': osp.join(cfg.work_dir, 'best_genotype.json'),
-            'search_summary': osp.join(cfg.work_dir, 'search_summary.json'),
-            'supernet_checkpoint': cfg.get('load_from')}
+    out = {'best_genotype': osp.join(cfg.work_dir, 'best_genotype.json'),
+           'search_summary': osp.join(cfg.work_dir, 'search_summary.json'),
+           'supernet_checkpoint': cfg.get('load_from')}
+    if osp.isfile(out['search_summary']):
+        with open(out['search_summary']) as f:
+            summary = json.load(f)
+        out['best'] = summary['best']
+        out['best_reward'] = summary['reward']
+        out['best_flops'] = summary['cost'].get('flops')
+        if 'random_paths' in summary:
+            out['random_paths_mean_reward'] = summary['random_paths']['mean']
+            out['random_paths'] = summary['random_paths']['n']
+    return out
