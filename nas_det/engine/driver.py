@@ -182,8 +182,10 @@ class SearchDriver:
                 {'genotype': self.strategy.genotype_to_dict(g), 'key': self.strategy.key(g), 'reward': r,
                  'metrics': rec.get('metrics', {}), 'cost': rec.get('cost', {})}, indent=2))
 
-    def _record(self, genotype, result, wall: float = 0.0) -> dict:
-        """Log one evaluated candidate as soon as it is known (once per genotype)."""
+    def _record(self, genotype, result, wall: float = 0.0, write: bool = True) -> dict:
+        """Log one evaluated candidate as soon as it is known (once per genotype). Rank 0
+        writes everything to the trial log; another rank writes (with ``write``) only what
+        it evaluated itself, to its own file."""
         key = self.strategy.key(genotype)
         if key in self._cache:
             return self._cache[key]
@@ -191,7 +193,7 @@ class SearchDriver:
         rec = {'batch': self.batch_index, 'key': key, 'genotype': self.strategy.genotype_to_dict(genotype),
                'reward': _json_float(res.reward), 'failed': is_failure(res.reward),
                'metrics': res.metrics, 'cost': res.cost, 'wall_time': round(wall, 3)}
-        if self.work_dir:
+        if self.work_dir and (write or self.is_main):
             name = TRIALS_FILE if self.is_main else f'trials.rank{self.rank}.jsonl'
             if self.is_main or osp.isdir(self.work_dir):
                 with open(osp.join(self.work_dir, name), 'a') as f:
@@ -232,8 +234,8 @@ class SearchDriver:
             raise RuntimeError(f'evaluate_batch returned {len(fresh)} results for {len(todo)} '
                                'genotypes')
         wall = (time.time() - t0) / max(len(todo), 1)
-        for g, res in zip(todo, fresh):
-            self._record(g, res, wall)
+        for g, res in zip(todo, fresh):  # the gathered results of every rank
+            self._record(g, res, wall, write=False)
         records = []
         for g in genotypes:
             rec = self._cache[self.strategy.key(g)]
