@@ -341,9 +341,9 @@ def summary(args, torch, load0, mem, steps, search) -> None:
         print(f'   detections per val image: {[round(d / search["val_images"], 1) for d in det]}')
         cap = search['max_per_img']
         if cap and all(d >= cap * search['val_images'] for d in det):
-            print(f'   NOTE: every val image got max_per_img={cap} detections (untrained scores '
-                  'sit above the threshold): NMS and COCO eval run at their most costly, the '
-                  'validation share is an upper bound.')
+            why = 'scores above the threshold' + ('' if search['checkpoint'] else ', untrained')
+            print(f'   NOTE: every val image got max_per_img={cap} detections ({why}): NMS and '
+                  'COCO eval run at their most costly, the validation share is an upper bound.')
         if not all(det):
             print(f'   NOTE: {sum(not d for d in det)}/{n} candidates made no detection (untrained '
                   'weights score below the threshold), so their COCO eval was nearly free: the '
