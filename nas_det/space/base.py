@@ -31,6 +31,16 @@ def bad_value(field: str, value: Any, allowed: Iterable[Any]) -> ValueError:
                       f'{_fmt_options(allowed)}')
 
 
+def check_header(d, name: str, version: int = 1) -> None:
+    """Check the ``space`` and ``version`` fields of a genotype dict (clear errors)."""
+    if not isinstance(d, Mapping):
+        raise ValueError(f'{name}: a genotype dict is expected, got {type(d).__name__}')
+    if d.get('space') != name:
+        raise bad_value('space', d.get('space'), [name])
+    if d.get('version') != version:
+        raise bad_value('version', d.get('version'), [version])
+
+
 @dataclass(frozen=True)
 class Decision:
     """One named categorical choice of a space.
@@ -199,12 +209,7 @@ class SearchSpace:
         return {'space': self.name, 'version': self.version, **self.genotype_to_dict(genotype)}
 
     def from_dict(self, d: Mapping):
-        if not isinstance(d, Mapping):
-            raise ValueError(f'{self.name}: a genotype dict is expected, got {type(d).__name__}')
-        if d.get('space') != self.name:
-            raise bad_value('space', d.get('space'), [self.name])
-        if d.get('version') != self.version:
-            raise bad_value('version', d.get('version'), [self.version])
+        check_header(d, self.name, self.version)
         return self.validate(self.genotype_from_dict(
             {k: v for k, v in d.items() if k not in ('space', 'version')}))
 

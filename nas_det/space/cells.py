@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
 
-from .base import Decision, SearchSpace, bad_value
+from .base import Decision, SearchSpace, bad_value, check_header
 
 NASNET_OPS = ('identity', 'conv_1x3_3x1', 'conv_1x7_7x1', 'dil_conv_3x3', 'avg_pool_3x3',
               'max_pool_3x3', 'max_pool_5x5', 'max_pool_7x7', 'conv_1x1', 'conv_3x3',
@@ -51,15 +51,6 @@ OP_CODES = {'identity': 'id', 'conv_1x3_3x1': '1x3-3x1', 'conv_1x7_7x1': '1x7-7x
 
 _OP_NAME = re.compile(r'[A-Za-z0-9_.\-]+')
 _STATE_NAME = re.compile(r'h([01])|b([2-9]|[1-9][0-9]+)')
-
-
-def _check_header(d, name: str, version: int = 1) -> None:
-    if not isinstance(d, Mapping):
-        raise ValueError(f'{name}: a genotype dict is expected, got {type(d).__name__}')
-    if d.get('space') != name:
-        raise bad_value('space', d.get('space'), [name])
-    if d.get('version') != version:
-        raise bad_value('version', d.get('version'), [version])
 
 
 def state_name(i: int) -> str:
@@ -244,7 +235,7 @@ class CellGenotype:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> 'CellGenotype':
-        _check_header(d, CellSpace.name, CellSpace.version)
+        check_header(d, CellSpace.name, CellSpace.version)
         if 'normal' not in d:
             raise ValueError(f'{CellSpace.name}: field "normal" is missing')
         reduce = d.get('reduce')

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from .base import Decision, SearchSpace, bad_value
+from .base import Decision, SearchSpace, bad_value, check_header
 
 DETNAS_OPS = ('shuffle3x3', 'shuffle5x5', 'shuffle7x7', 'xception3x3')
 """The four choices of every DetNAS block, in token order."""
@@ -19,15 +19,6 @@ DETNAS_PRESETS = {'300M': (4, 4, 8, 4), '1.3G': (8, 8, 16, 8), '3.8G': (8, 8, 16
 """Stage block counts of the published search spaces (channels are the model's business)."""
 
 _CODES = {'shuffle3x3': '3', 'shuffle5x5': '5', 'shuffle7x7': '7', 'xception3x3': 'x'}
-
-
-def _check_header(d, name: str, version: int = 1) -> None:
-    if not isinstance(d, Mapping):
-        raise ValueError(f'{name}: a genotype dict is expected, got {type(d).__name__}')
-    if d.get('space') != name:
-        raise bad_value('space', d.get('space'), [name])
-    if d.get('version') != version:
-        raise bad_value('version', d.get('version'), [version])
 
 
 def _stage_blocks(value, field: str = 'stage_blocks') -> tuple:
@@ -104,7 +95,7 @@ class DetNASPath:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> 'DetNASPath':
-        _check_header(d, DetNASSpace.name, DetNASSpace.version)
+        check_header(d, DetNASSpace.name, DetNASSpace.version)
         for field in ('stage_blocks', 'ops'):
             if field not in d:
                 raise ValueError(f'{DetNASSpace.name}: field {field!r} is missing')

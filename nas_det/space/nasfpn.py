@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from .base import Decision, SearchSpace, bad_value
+from .base import Decision, SearchSpace, check_header
 
 LEVELS = (3, 4, 5, 6, 7)
 """Pyramid levels P3..P7 (the input features are states 0..4, the outputs one per level)."""
@@ -24,15 +24,6 @@ NASFPN_OPS = ('sum', 'global_pool')
 """Binary ops of the merging cells, in token order."""
 _OP_CODES = {'sum': 'sum', 'global_pool': 'gp'}
 _STATE = re.compile(r'P([3-7])|n(0|[1-9][0-9]*)')
-
-
-def _check_header(d, name: str, version: int = 1) -> None:
-    if not isinstance(d, Mapping):
-        raise ValueError(f'{name}: a genotype dict is expected, got {type(d).__name__}')
-    if d.get('space') != name:
-        raise bad_value('space', d.get('space'), [name])
-    if d.get('version') != version:
-        raise bad_value('version', d.get('version'), [version])
 
 
 def state_name(i: int) -> str:
@@ -131,7 +122,7 @@ class Pyramid:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> 'Pyramid':
-        _check_header(d, NASFPNSpace.name, NASFPNSpace.version)
+        check_header(d, NASFPNSpace.name, NASFPNSpace.version)
         cells = d.get('cells')
         if isinstance(cells, (str, Mapping)) or not isinstance(cells, Sequence):
             raise ValueError(f'cells: a list of merging cells is expected, got {cells!r}')

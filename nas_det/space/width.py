@@ -12,16 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from .base import Decision, SearchSpace, bad_value
-
-
-def _check_header(d, name: str, version: int = 1) -> None:
-    if not isinstance(d, Mapping):
-        raise ValueError(f'{name}: a genotype dict is expected, got {type(d).__name__}')
-    if d.get('space') != name:
-        raise bad_value('space', d.get('space'), [name])
-    if d.get('version') != version:
-        raise bad_value('version', d.get('version'), [version])
+from .base import Decision, SearchSpace, bad_value, check_header
 
 
 def _pairs(value, field: str) -> list:
@@ -106,7 +97,7 @@ class Widths:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> 'Widths':
-        _check_header(d, WidthSpace.name, WidthSpace.version)
+        check_header(d, WidthSpace.name, WidthSpace.version)
         if 'groups' not in d:
             raise ValueError(f'{WidthSpace.name}: field "groups" is missing')
         return cls(d['groups'])
