@@ -142,6 +142,10 @@ class SearchLoop(BaseLoop):
         if not modules:
             raise ValueError('SearchLoop: the model has no searchable module (one with '
                              'set_choices() and search_space, e.g. ShuffleNetV2Supernet)')
+        if len(modules) > 1:
+            names = ', '.join(f'model.{n}' for n, _ in modules)
+            raise ValueError(f'SearchLoop: searches one searchable module, the model has '
+                             f'{len(modules)} ({names}); fix the others to fixed modules')
         name, module = modules[0]
         space = build_space(self.space_cfg) if self.space_cfg else module.search_space
         if space_config(space) != space_config(module.search_space):
