@@ -1,0 +1,25 @@
+# DetNAS on COCO 2017 in the 40-block 1.3G space (stem 48, stages 96/240/480/960 with
+# 8/8/16/8 blocks) under RetinaNet:
+# supernet fine-tuning from the 1.3G ImageNet supernet
+# (shufflenet-1.3G-supernet_imagenet-cls.py), evolutionary search of paths with at most
+# 1.3G backbone FLOPs at 224x224 (configs/_base_/detnas_search_coco.py), export.
+#   torchrun --nproc_per_node 8 tools/search.py configs/detnas/retinanet_detnas-shufflenet-1.3G_search_coco.py --launcher pytorch [--resume]
+_base_ = [
+    './retinanet_detnas-shufflenet-300M-supernet_fpn_coco.py',
+    '../_base_/detnas_search_coco.py',
+]
+model = dict(
+    backbone=dict(
+        arch='1.3G',
+        init_cfg=dict(
+            # the 1.3G ImageNet supernet checkpoint: fill in yours
+            checkpoint='work_dirs/shufflenet-1.3G-supernet_imagenet-cls/iter_300000.pth')),
+    neck=dict(in_channels=[96, 240, 480, 960]))
+
+search_cfg = dict(_base_.search_cfg, max_flops=1.3e9)
+phases = [
+    dict(type='train'),
+    dict(type='search', load_from='previous', model=_base_.search_model,
+         train_cfg=dict(_delete_=True, **search_cfg)),
+    dict(type='export', export=dict(module='backbone', init_from_supernet=True)),
+]

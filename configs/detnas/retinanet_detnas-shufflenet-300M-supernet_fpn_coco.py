@@ -1,0 +1,41 @@
+# DetNAS supernet fine-tuning on COCO 2017 under RetinaNet + FPN (the paper's second step,
+# its RetinaNet setting): the 20-block ShuffleNetV2 supernet (300M space) initialised from
+# the supernet pre-trained on ImageNet (shufflenet-300M-supernet_imagenet-cls.py), one
+# uniformly random path per iteration, 90k iterations of 16 images (8 GPUs x 2), lr 0.01.
+#   torchrun --nproc_per_node 8 tools/search.py configs/detnas/retinanet_detnas-shufflenet-300M-supernet_fpn_coco.py --launcher pytorch
+# Nothing is downloaded: data_root names your COCO copy (configs/_base_/datasets/
+# coco_detection.py), init_cfg.checkpoint your ImageNet supernet checkpoint (here or with
+# --cfg-options model.backbone.init_cfg.checkpoint=PATH; its 'backbone.' prefix is stripped
+# and its last conv, unused by the detector, is skipped).
+_base_ = [
+    'mmdet::_base_/models/retinanet_r50_fpn.py',
+    '../_base_/datasets/coco_detection.py',
+    '../_base_/schedules/iter_90k_coco.py',
+    '../_base_/default_runtime.py',
+]
+# SyncBN: 2 images per GPU are too few for batch statistics. Every BN layer is fine-tuned
+# (norm_eval=False) and no stage is frozen.
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='ShuffleNetV2Supernet',
+        arch='300M',
+        widen_factor=1.0,
+        out_indices=(0, 1, 2, 3),
+        frozen_stages=-1,
+        norm_cfg=norm_cfg,
+        norm_eval=False,
+        init_cfg=dict(
+            type='Pretrained',
+            prefix='backbone.',
+            # the ImageNet supernet checkpoint: fill in yours
+            checkpoint='work_dirs/shufflenet-300M-supernet_imagenet-cls/iter_300000.pth')),
+    neck=dict(in_channels=[64, 160, 320, 640]))
+optim_wrapper = dict(optimizer=dict(lr=0.01))
+default_hooks = dict(
+    logger=dict(interval=50),
+    checkpoint=dict(interval=10000, max_keep_ckpts=3))
+custom_hooks = [dict(type='UniformSamplingHook', seed=0)]
+# three of four choices of every block are idle at each step
+find_unused_parameters = True
