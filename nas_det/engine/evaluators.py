@@ -7,7 +7,9 @@ metric computed locally (mmengine's metrics would otherwise gather over all rank
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import math
 import time
 
@@ -79,11 +81,67 @@ def local_metrics(evaluator) -> dict:
                     ids.append(pred['img_id'])
             if ids:
                 metric.img_ids = sorted(set(ids))
-        res = metric.compute_metrics(metric.results)
+        with _full_precision_coco() as evals, contextlib.redirect_stdout(io.StringIO()):
+            res = metric.compute_metrics(metric.results)
+        _unround(res, evals)
         prefix = f'{metric.prefix}/' if getattr(metric, 'prefix', None) else ''
         out.update({f'{prefix}{k}': v for k, v in res.items()})
         metric.results.clear()
     return out
+
+
+# index of each of mmdet's CocoMetric items in ``COCOeval.stats``
+_COCO_STATS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l', 'AR@100', 'AR@300',
+               'AR@1000', 'AR_s@1000', 'AR_m@1000', 'AR_l@1000')
+
+
+@contextlib.contextmanager
+def _full_precision_coco():
+    """Record the ``COCOeval`` objects mmdet's ``CocoMetric`` creates meanwhile.
+
+    ``CocoMetric`` rounds every figure to 3 decimals, which on a small val subset or an
+    early supernet turns most rewards into ties (0.0 against 0.0); the recorded
+    evaluations give :func:`_unround` the full-precision statistics back.
+    """
+    evals = []
+    try:
+        from mmdet.evaluation.metrics import coco_metric
+    except ImportError:  # not an mmdet metric: nothing to record
+        yield evals
+        return
+    patched = {}
+    for name in ('COCOeval', 'COCOevalMP'):
+        base = getattr(coco_metric, name, None)
+        if base is None:
+            continue
+
+        class Recording(base):
+            def summarize(self, *args, **kwargs):
+                out = super().summarize(*args, **kwargs)
+                evals.append(self)
+                return out
+
+        patched[name] = base
+        setattr(coco_metric, name, Recording)
+    try:
+        yield evals
+    finally:
+        for name, base in patched.items():
+            setattr(coco_metric, name, base)
+
+
+def _unround(res: dict, evals: list) -> None:
+    """Replace ``CocoMetric``'s rounded items in ``res`` by the recorded full statistics."""
+    for ev in evals:
+        stats = getattr(ev, 'stats', None)
+        if stats is None:
+            continue
+        proposal = not ev.params.useCats
+        prefix = '' if proposal else f'{ev.params.iouType}_'
+        for i, item in enumerate(_COCO_STATS[:len(stats)]):
+            key = f'{prefix}{item}'
+            if key in res:
+                res[key] = float(stats[i])
 
 
 @torch.no_grad()

@@ -1,0 +1,76 @@
+"""Metrics computed on one rank: full precision, restricted to the images evaluated."""
+import json
+import os
+
+import pytest
+
+torch = pytest.importorskip('torch')
+pytest.importorskip('mmdet')
+
+
+def _coco_metric(ann_file):
+    import nas_det  # noqa: F401  (registers, imports mmdet's metrics)
+    from mmengine.evaluator import Evaluator
+    from mmdet.evaluation import CocoMetric
+    metric = CocoMetric(ann_file=ann_file, metric='bbox')
+    metric.dataset_meta = dict(classes=tuple(str(i) for i in range(10)))
+    return Evaluator([metric])
+
+
+def _predictions(ann_file, num_images, jitter):
+    """Ground-truth boxes, shifted by ``jitter`` px and scored in a fixed order: an
+    imperfect detector whose mAP is not a round number."""
+    from mmengine.structures import InstanceData
+    from mmdet.structures import DetDataSample
+    with open(ann_file) as f:
+        coco = json.load(f)
+    imgs = coco['images'][:num_images]
+    cat_index = {c['id']: i for i, c in enumerate(sorted(coco['categories'], key=lambda c: c['id']))}
+    samples = []
+    for k, img in enumerate(imgs):
+        anns = [a for a in coco['annotations'] if a['image_id'] == img['id']]
+        boxes = [[a['bbox'][0] + jitter * (j % 3), a['bbox'][1], a['bbox'][0] + a['bbox'][2],
+                  a['bbox'][1] + a['bbox'][3] + jitter * (j % 2)] for j, a in enumerate(anns)]
+        s = DetDataSample(metainfo=dict(img_id=img['id'], ori_shape=(img['height'], img['width'])))
+        inst = InstanceData()
+        inst.bboxes = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+        inst.scores = torch.linspace(0.9, 0.3, len(anns)) if anns else torch.zeros(0)
+        inst.labels = torch.tensor([(cat_index[a['category_id']] + (j % 4 == 3)) % 10
+                                    for j, a in enumerate(anns)], dtype=torch.long)
+        s.pred_instances = inst
+        samples.append(s)
+    return imgs, samples
+
+
+def test_local_coco_metric_is_full_precision_and_on_the_evaluated_images(tiny_det_data, capsys):
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    from mmdet.evaluation.metrics import coco_metric
+    from nas_det.engine.evaluators import local_metrics
+    ann = os.path.join(tiny_det_data, 'annotations', 'instances_val.json')
+    imgs, samples = _predictions(ann, num_images=5, jitter=3.0)
+    evaluator = _coco_metric(ann)
+    original = coco_metric.COCOeval
+    evaluator.process(data_samples=samples, data_batch=None)
+    got = local_metrics(evaluator)
+    assert coco_metric.COCOeval is original  # the recording patch is undone
+    assert evaluator.metrics[0].results == []  # reset for the next candidate
+
+    # the same predictions scored by pycocotools directly, on the same 5 images
+    gt = COCO(ann)
+    dets = []
+    for s in samples:
+        p = s.pred_instances
+        for b, sc, lab in zip(p.bboxes.tolist(), p.scores.tolist(), p.labels.tolist()):
+            dets.append(dict(image_id=s.img_id, category_id=sorted(gt.getCatIds())[lab],
+                             bbox=[b[0], b[1], b[2] - b[0], b[3] - b[1]], score=sc))
+    ev = COCOeval(gt, gt.loadRes(dets), 'bbox')
+    ev.params.imgIds = sorted(i['id'] for i in imgs)
+    ev.params.maxDets = [100, 300, 1000]
+    ev.evaluate(), ev.accumulate(), ev.summarize()
+    expected = float(ev.stats[0])
+    assert 0.05 < expected < 0.95
+    assert got['coco/bbox_mAP'] == pytest.approx(expected, abs=1e-12)
+    assert got['coco/bbox_mAP_50'] == pytest.approx(float(ev.stats[1]), abs=1e-12)
+    # not mmdet's 3-decimal rounding: ties between close candidates stay broken
+    assert got['coco/bbox_mAP'] != round(got['coco/bbox_mAP'], 3)
