@@ -144,6 +144,22 @@ def _unround(res: dict, evals: list) -> None:
                 res[key] = float(stats[i])
 
 
+def reward_from_metrics(metrics: dict, metric: str) -> tuple:
+    """``(reward, JSON-able metrics)`` from the metrics of a validation: no metrics at all
+    (e.g. CocoMetric without a single detection) is a reward of 0, a negative value (COCO's
+    -1 when there is nothing to score) is NaN, an unknown key a ``KeyError``."""
+    if not metrics:
+        metrics = {metric: 0.0, 'no_detections': 1.0}
+    if metric not in metrics:
+        raise KeyError(f'evaluator.metric: {metric!r} is not among the metrics {sorted(metrics)}')
+    reward = float(metrics[metric])
+    if reward < 0:
+        reward = float('nan')
+    clean = {k: (float(v) if isinstance(v, (int, float)) and math.isfinite(float(v)) else str(v))
+             for k, v in metrics.items()}
+    return reward, clean
+
+
 @torch.no_grad()
 def recalibrate_bn(model, modules, batches) -> int:
     """Reset and re-estimate the BN statistics of ``modules`` on ``batches``.
@@ -284,14 +300,5 @@ class SupernetEvaluator:
         self.timing['bn'] += t1 - t0
         self.timing['val'] += t2 - t1
         self.timing['n'] += 1
-        if not metrics:  # e.g. CocoMetric without a single detection: an mAP of 0
-            metrics = {self.metric: 0.0, 'no_detections': 1.0}
-        if self.metric not in metrics:
-            raise KeyError(f'evaluator.metric: {self.metric!r} is not among the metrics '
-                           f'{sorted(metrics)}')
-        reward = float(metrics[self.metric])
-        if reward < 0:  # COCO reports -1 when there is nothing to score
-            reward = float('nan')
-        clean = {k: (float(v) if isinstance(v, (int, float)) and math.isfinite(float(v)) else str(v))
-                 for k, v in metrics.items()}
+        reward, clean = reward_from_metrics(metrics, self.metric)
         return Result(reward, clean, {'bn_seconds': round(t1 - t0, 3), 'val_seconds': round(t2 - t1, 3)})

@@ -20,9 +20,10 @@ from mmengine.runner.base_loop import BaseLoop
 
 from ..space.registry import build_space, space_config
 from .driver import Result, SearchDriver
+from . import export_genotype, proxy  # noqa: F401  (ProxyTrainEvaluator, phase export_genotype)
 from .evaluators import build_evaluator, unwrap
 from .hooks import searchable_modules
-from .plots import plot_search
+from .plots import plot_genotype, plot_rewards, plot_search
 
 
 def _fmt(x):
@@ -67,7 +68,14 @@ class CostModel:
 
 @LOOPS.register_module()
 class SearchLoop(BaseLoop):
-    """Search the space of a searchable module with a strategy and an evaluator.
+    """Search a space with a strategy and an evaluator.
+
+    Two set-ups: the runner's model holds one searchable module (a one-shot supernet,
+    e.g. ``ShuffleNetV2Supernet`` or ``NASFPNSupernet``) whose space is searched, typically
+    with a ``SupernetEvaluator``; or it holds none, and ``search_space`` names the space
+    while the evaluator builds its own networks (``ProxyTrainEvaluator``: every candidate
+    is a child network trained on a proxy task). FLOPs (``max_flops``, the FLOPs columns
+    and ``compare_random``'s band) need a searchable module.
 
     Args:
         runner (Runner): the runner.
@@ -76,7 +84,7 @@ class SearchLoop(BaseLoop):
         strategy (dict): strategy config, e.g. ``dict(type='GeneticAlgorithm', ...)``.
         evaluator (dict): evaluator config, e.g. ``dict(type='SupernetEvaluator', ...)``.
         search_space (dict, optional): space config; defaults to the searchable module's
-            own ``search_space``.
+            own ``search_space``. Required when the model has no searchable module.
         max_trials (int, optional): stop after this many evaluated candidates.
         max_flops (float, optional): only candidates with at most these FLOPs (multiply-
             adds of the searchable module at ``cost_input_shape``) are asked.
@@ -139,19 +147,29 @@ class SearchLoop(BaseLoop):
         runner = self.runner
         model = unwrap(runner.model)
         modules = searchable_modules(model)
-        if not modules:
+        if not modules and not self.space_cfg:
             raise ValueError('SearchLoop: the model has no searchable module (one with '
-                             'set_choices() and search_space, e.g. ShuffleNetV2Supernet)')
+                             'set_choices() and search_space, e.g. ShuffleNetV2Supernet); '
+                             'name the space in train_cfg.search_space (with an evaluator '
+                             "that builds its own candidates, e.g. 'ProxyTrainEvaluator')")
         if len(modules) > 1:
             names = ', '.join(f'model.{n}' for n, _ in modules)
             raise ValueError(f'SearchLoop: searches one searchable module, the model has '
                              f'{len(modules)} ({names}); fix the others to fixed modules')
-        name, module = modules[0]
+        name, module = modules[0] if modules else (None, None)
         space = build_space(self.space_cfg) if self.space_cfg else module.search_space
-        if space_config(space) != space_config(module.search_space):
+        if module is not None and space_config(space) != space_config(module.search_space):
             raise ValueError(f'train_cfg.search_space: {space_config(space)} does not match the '
                              f'space of model.{name}: {space_config(module.search_space)}')
-        cost = CostModel(module, self.cost_input_shape)
+        if module is None and self.max_flops is not None:
+            raise ValueError('train_cfg.max_flops: FLOPs limits need a searchable module in '
+                             'the model (the model has none); remove max_flops')
+        if module is None and isinstance(self.evaluator_cfg, dict) \
+                and self.evaluator_cfg.get('type') == 'SupernetEvaluator':
+            raise ValueError("evaluator.type: 'SupernetEvaluator' needs a searchable module "
+                             "in the model (it has none); use 'ProxyTrainEvaluator' or a "
+                             'supernet model')
+        cost = CostModel(module, self.cost_input_shape) if module is not None else (lambda g: {})
         constraint = None
         if self.max_flops is not None:
             limit = float(self.max_flops)
@@ -172,8 +190,9 @@ class SearchLoop(BaseLoop):
                               max_trials=self.max_trials, constraint=constraint, rank=rank,
                               log=self.log)
         evaluator = build_evaluator(self.evaluator_cfg, runner, modules=modules)
+        where = f'model.{name}' if module is not None else 'child networks'
         self.log(f'[search] space {space.name} ({len(space)} decisions, {space.size():.3g} '
-                 f'architectures) on model.{name}; strategy {self.strategy_cfg["type"]}; '
+                 f'architectures) on {where}; strategy {self.strategy_cfg["type"]}; '
                  f'evaluator {self.evaluator_cfg["type"]}; {world} rank(s)')
 
         def evaluate_one(g):
@@ -188,8 +207,10 @@ class SearchLoop(BaseLoop):
             for i in mine:
                 local[i] = evaluate_one(genotypes[i])
                 report(i, local[i])
-                self.log(f'[search] rank {rank}: {genotypes[i]}: reward {local[i].reward:.4f}, '
-                         f'flops {_fmt(local[i].cost.get("flops"))}')
+                extra = ''.join(f', {k} {_fmt(local[i].cost[k])}' for k in ('flops', 'params')
+                                if k in local[i].cost)
+                self.log(f'[search] rank {rank}: {genotypes[i]}: reward {local[i].reward:.4f}'
+                         f'{extra}')
             if world == 1:
                 return [local[i] for i in range(len(genotypes))]
             gathered = all_gather_object({i: (r.reward, r.metrics, r.cost) for i, r in local.items()})
@@ -198,8 +219,16 @@ class SearchLoop(BaseLoop):
 
         def on_batch(drv, records):
             if self.plot and rank == 0:
-                plot_search(drv.trials, runner.work_dir, reward_name=getattr(evaluator, 'metric', 'reward'),
-                            cost_key='flops', title=f'{space.name} search')
+                metric = getattr(evaluator, 'metric', 'reward')
+                plot_search(drv.trials, runner.work_dir, reward_name=metric,
+                            cost_key='flops' if module is not None else None,
+                            title=f'{space.name} search')
+                plot_rewards(drv.trials, runner.work_dir, reward_name=metric,
+                             title=f'{space.name} search')
+                best = drv.strategy.best()
+                if best is not None:
+                    plot_genotype(best[0], osp.join(runner.work_dir, 'best_genotype.png'),
+                                  title=f'best {space.name} ({metric} {best[1]:.4f})')
 
         best = driver.run(evaluate_batch, on_batch=on_batch)
         if best is None:
@@ -208,21 +237,24 @@ class SearchLoop(BaseLoop):
         summary = {'best': str(g), 'reward': reward, 'cost': cost(g), 'trials': len(driver.trials)}
         if hasattr(evaluator, 'timing') and evaluator.timing['n']:
             t = evaluator.timing
-            summary['seconds_per_candidate'] = {'bn': round(t['bn'] / t['n'], 3),
-                                                'val': round(t['val'] / t['n'], 3)}
+            summary['seconds_per_candidate'] = {k: round(v / t['n'], 3)
+                                                for k, v in t.items() if k != 'n'}
         if self.compare_random:
             summary['random_paths'] = self._compare_random(space, cost, evaluate_one, g, seed,
                                                            rank, world)
         if rank == 0:
             with open(osp.join(runner.work_dir, 'search_summary.json'), 'w') as f:
                 json.dump(summary, f, indent=2)
-        self.log(f'[search] best {g}: reward {reward:.4f}, flops {_fmt(cost(g)["flops"])}; '
+        flops = f', flops {_fmt(cost(g)["flops"])}' if module is not None else ''
+        self.log(f'[search] best {g}: reward {reward:.4f}{flops}; '
                  f'{len(driver.trials)} trials; files in {runner.work_dir}')
         if 'random_paths' in summary:
             rp = summary['random_paths']
-            self.log(f'[search] random paths of similar FLOPs ({rp["n"]}): mean reward '
+            band = ' of similar FLOPs' if rp['flops_band'] else ''
+            self.log(f'[search] random paths{band} ({rp["n"]}): mean reward '
                      f'{rp["mean"]:.4f} (best found: {reward:.4f})')
-        module.set_choices(g)
+        if module is not None:
+            module.set_choices(g)
         return runner.model
 
     def _check_limit(self, space, cost, limit):
@@ -235,14 +267,14 @@ class SearchLoop(BaseLoop):
                              f'to {_fmt(max(flops))}); raise the limit')
 
     def _compare_random(self, space, cost, evaluate_one, best, seed, rank, world):
-        target = cost(best)['flops']
+        target = cost(best).get('flops')  # None without a searchable module: any path
         rng = random.Random(seed + 12345)
         picks, tries = [], 0
         while len(picks) < self.compare_random and tries < 100000:
             tries += 1
             g = space.sample(rng)
-            if abs(cost(g)['flops'] - target) <= self.compare_tolerance * target \
-                    and str(g) != str(best) and all(str(g) != str(p) for p in picks):
+            near = target is None or abs(cost(g)['flops'] - target) <= self.compare_tolerance * target
+            if near and str(g) != str(best) and all(str(g) != str(p) for p in picks):
                 picks.append(g)
         rewards = {}
         for i in range(rank, len(picks), world):
@@ -253,4 +285,5 @@ class SearchLoop(BaseLoop):
         finite = [v for v in vals if v == v]
         return {'n': len(picks), 'rewards': vals,
                 'mean': sum(finite) / len(finite) if finite else float('nan'),
-                'flops_band': [target * (1 - self.compare_tolerance), target * (1 + self.compare_tolerance)]}
+                'flops_band': None if target is None else
+                [target * (1 - self.compare_tolerance), target * (1 + self.compare_tolerance)]}
