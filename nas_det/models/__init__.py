@@ -2,3 +2,8 @@
 from . import flops, shufflenet  # noqa: F401,E402
 from . import nasfpn  # noqa: F401,E402
 from . import cells  # noqa: F401,E402
+try:  # the mmpretrain head of cell networks (the optional 'cls' extra)
+    from . import cell_heads  # noqa: F401,E402
+except ModuleNotFoundError as e:
+    if not (e.name or '').startswith('mmpretrain'):
+        raise
