@@ -73,8 +73,9 @@ class ProxyTrainEvaluator:
     strategies record and skip) and the search goes on.
 
     Args:
-        runner (Runner): the runner of the search (its config supplies the child's
-            parts that ``child`` leaves out, and the default scope).
+        runner (Runner): the runner of the search; only ``runner.cfg`` (the child's parts
+            that ``child`` leaves out, ``default_scope``, ``randomness.seed``), the device
+            of ``runner.model`` and ``runner.logger`` are used, each when present.
         child (dict, optional): the child config: any of ``model``, ``train_dataloader``,
             ``val_dataloader``, ``val_evaluator``, ``optim_wrapper``; each given key
             replaces the search config's key of that name as a whole. Defaults to None
@@ -154,6 +155,9 @@ class ProxyTrainEvaluator:
             raise ValueError(f'evaluator.child: unknown keys {unknown}; allowed keys: '
                              f'{list(CHILD_KEYS)}')
         cfg = runner.cfg
+        from mmengine.registry import DefaultScope, init_default_scope
+        if DefaultScope.get_current_instance() is None and cfg.get('default_scope'):
+            init_default_scope(cfg.default_scope)  # a Runner has done it already
         self.child = {}
         for k in CHILD_KEYS:
             v = child.get(k, cfg.get(k))
@@ -191,12 +195,14 @@ class ProxyTrainEvaluator:
             raise ValueError('evaluator: the child has an empty training or val set')
         self.train_bs = batch_size or tdl.get('batch_size', 2)
         self.val_bs = val_batch_size or vdl.get('batch_size', 1)
-        self.evaluator = runner.build_evaluator(copy.deepcopy(self.child['val_evaluator']))
+        from mmengine.evaluator import Evaluator
+        self.evaluator = Evaluator(copy.deepcopy(self.child['val_evaluator']))
         meta = getattr(self.val_set, 'metainfo', None)
         if meta is not None:
             self.evaluator.dataset_meta = meta
         if device is None:
-            params = list(unwrap(runner.model).parameters())
+            model = getattr(runner, 'model', None)
+            params = list(unwrap(model).parameters()) if model is not None else []
             device = params[0].device if params else ('cuda' if torch.cuda.is_available() else 'cpu')
         self.device = torch.device(device)
         self._val_cache = None

@@ -34,13 +34,23 @@ class CostModel:
     """FLOPs / params of a genotype of a searchable module, for limits and plots.
 
     Uses the module's analytic ``path_cost(genotype, input_shape)`` when it has one,
-    else runs ``mmengine.analysis`` on the module with the path set.
+    else runs ``mmengine.analysis`` on the module with the path set. ``input_shape`` is
+    one ``(C, H, W)`` (a backbone's image) or a list of them (a neck's feature maps,
+    given to the module as one sequence).
     """
 
-    def __init__(self, module, input_shape=(3, 224, 224)):
+    def __init__(self, module, input_shape=(3, 224, 224), name: str = 'module'):
         self.module = module
-        self.input_shape = tuple(input_shape)
+        self.multi = bool(input_shape) and isinstance(input_shape[0], (list, tuple))
+        self.input_shape = tuple(tuple(s) for s in input_shape) if self.multi else tuple(input_shape)
+        self.name = name
         self._cache = {}
+
+    def _inputs(self):
+        import torch
+        if self.multi:
+            return (tuple(torch.zeros(1, *s) for s in self.input_shape),)
+        return torch.zeros(1, *self.input_shape)
 
     def __call__(self, genotype) -> dict:
         key = str(genotype)
@@ -54,11 +64,19 @@ class CostModel:
                 self.module.set_choices(genotype)
                 was = self.module.training
                 self.module.eval()
-                with torch.no_grad():
-                    ops = FlopAnalyzer(self.module, torch.zeros(1, *self.input_shape)) \
-                        .unsupported_ops_warnings(False).uncalled_modules_warnings(False) \
-                        .by_operator()
-                self.module.train(was)
+                try:
+                    with torch.no_grad():
+                        ops = FlopAnalyzer(self.module, self._inputs()) \
+                            .unsupported_ops_warnings(False).uncalled_modules_warnings(False) \
+                            .by_operator()
+                except Exception as e:  # noqa: BLE001  (the wrong kind of input)
+                    raise ValueError(
+                        f'train_cfg.cost_input_shape: {self.name} does not run on an input of '
+                        f'shape {self.input_shape} ({type(e).__name__}: {e}); give its input '
+                        'shape: (C, H, W) for a backbone, a list of (C, H, W) per feature map '
+                        'for a neck') from None
+                finally:
+                    self.module.train(was)
                 if prev is not None:
                     self.module.set_choices(prev)
                 cost = {'flops': int(sum(ops.get(k, 0) for k in ('conv', 'linear', 'addmm')))}
@@ -88,8 +106,9 @@ class SearchLoop(BaseLoop):
         max_trials (int, optional): stop after this many evaluated candidates.
         max_flops (float, optional): only candidates with at most these FLOPs (multiply-
             adds of the searchable module at ``cost_input_shape``) are asked.
-        cost_input_shape (tuple): input shape for costs. Defaults to (3, 224, 224), the
-            DetNAS convention for the backbone.
+        cost_input_shape (tuple | list): input shape for costs, ``(C, H, W)``, or a list
+            of them for a module that takes several maps (a neck). Defaults to
+            (3, 224, 224), the DetNAS convention for the backbone.
         seed (int, optional): strategy seed; defaults to the config's ``randomness.seed``.
         compare_random (int): after the search, evaluate this many random paths whose
             FLOPs lie within ``compare_tolerance`` of the best one's, and report their
@@ -169,7 +188,8 @@ class SearchLoop(BaseLoop):
             raise ValueError("evaluator.type: 'SupernetEvaluator' needs a searchable module "
                              "in the model (it has none); use 'ProxyTrainEvaluator' or a "
                              'supernet model')
-        cost = CostModel(module, self.cost_input_shape) if module is not None else (lambda g: {})
+        cost = CostModel(module, self.cost_input_shape, f'model.{name}') if module is not None \
+            else (lambda g: {})
         constraint = None
         if self.max_flops is not None:
             limit = float(self.max_flops)
