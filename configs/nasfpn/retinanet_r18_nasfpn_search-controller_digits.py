@@ -12,11 +12,11 @@
 _base_ = './retinanet_r18_nasfpn_digits.py'
 
 num_cells = 7
-proxy_iters = 40
+proxy_iters = 30
 search_cfg = dict(
     type='SearchLoop',
     search_space=dict(type='NASFPNSpace', num_cells=num_cells),
-    strategy=dict(type='ReinforceController', batch_size=4, lr=0.01,
+    strategy=dict(type='ReinforceController', batch_size=3, lr=0.01,
                   baseline_decay=0.9, entropy_weight=1e-4),
     evaluator=dict(
         type='ProxyTrainEvaluator',
@@ -29,7 +29,7 @@ search_cfg = dict(
         num_train_images=None,
         num_val_images=32,
         val_batch_size=8),
-    max_trials=8)
+    max_trials=6)
 
 phases = [
     dict(type='search', train_cfg=dict(_delete_=True, **search_cfg)),

@@ -1,0 +1,235 @@
+"""NAS-FPN search: the controller over NASFPNSpace, the proxy-training evaluator (a real
+RetinaNet child on a few digits images, and a toy child), NaN children, kill/resume,
+parallel children on two gloo ranks, bad configs, plots and export."""
+import json
+import os
+import os.path as osp
+import random
+import signal
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from conftest import ROOT
+
+NASFPN_DIGITS = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_digits.py')
+PUBLISHED_COCO = osp.join(ROOT, 'configs/nasfpn/retinanet_r50_nasfpn-published_crop640-50e_coco.py')
+
+
+def _toy_reward(g) -> float:
+    """Known optimum: every cell a sum cell reading P3 first."""
+    return sum((c.op == 'sum') + (c.input0 == 0) for c in g.cells) / (2 * len(g.cells))
+
+
+def test_controller_beats_random_on_a_toy_reward_over_nasfpn_space():
+    from nas_det.engine.driver import SearchDriver
+    from nas_det.space import NASFPNSpace
+    space = NASFPNSpace(num_cells=7)
+    driver = SearchDriver(space, dict(type='ReinforceController', batch_size=10, lr=0.05),
+                          seed=0, max_trials=150, log=lambda m: None)
+    best = driver.run_objective(_toy_reward)
+    rewards = [r['reward'] for r in driver.trials]
+    assert len(rewards) == 150
+    rng = random.Random(1)
+    rand = [_toy_reward(space.sample(rng)) for _ in range(300)]
+    late = sum(rewards[-30:]) / 30
+    assert late > sum(rand) / len(rand) + 0.2, (late, sum(rand) / len(rand))
+    assert best[1] > max(rand)
+    assert driver.strategy.updates == 15  # one controller update per batch of 10
+
+
+def test_proxy_evaluator_trains_two_real_retinanet_children(tiny_det_data):
+    from mmengine.config import Config
+
+    import nas_det  # noqa: F401
+    from nas_det.engine.proxy import ProxyTrainEvaluator
+    from nas_det.space import NASFPNSpace
+    from nas_det.space.published import NASFPN_7CELL
+    cfg = Config.fromfile(NASFPN_DIGITS)
+    for dl in ('train_dataloader', 'val_dataloader'):
+        cfg[dl].dataset.data_root = tiny_det_data + '/'
+    cfg.val_evaluator.ann_file = f'{tiny_det_data}/annotations/instances_val.json'
+    ev = ProxyTrainEvaluator(SimpleNamespace(cfg=cfg), genotype_key='model.neck.genotype',
+                             train_iters=2, batch_size=2, num_train_images=4,
+                             num_val_images=4, val_batch_size=4)
+    other = NASFPNSpace(7).sample(random.Random(3))
+    results = [ev(g) for g in (NASFPN_7CELL, other)]
+    for g, res in zip((NASFPN_7CELL, other), results):
+        assert 0.0 <= res.reward <= 1.0 and 'coco/bbox_mAP' in res.metrics
+        assert res.cost['params'] > res.cost['module_params'] > 0
+        assert res.metrics['final_loss'] > 0
+        assert ev.child_config(g)['model']['neck']['genotype'] == g.to_dict()
+    # the slot really reaches the child: the built neck runs the genotype given
+    assert ev.build_model(other).neck.genotype == other
+    # a per-child seed: the same child trains to the same loss again, whatever came before
+    again = ev(NASFPN_7CELL)
+    assert again.metrics['final_loss'] == results[0].metrics['final_loss']
+    assert again.reward == results[0].reward
+    assert results[0].metrics['seed'] != results[1].metrics['seed']
+
+
+def test_bad_configs_fail_early():
+    from mmengine.config import Config
+
+    import nas_det  # noqa: F401
+    from nas_det.engine.proxy import ProxyTrainEvaluator
+    from nas_det.engine.search_loop import SearchLoop
+    cfg = Config.fromfile(NASFPN_DIGITS)
+    runner = SimpleNamespace(cfg=cfg)
+    cases = [(dict(lr_schedule='step'), 'lr_schedule'), (dict(train_iters=0), 'train_iters'),
+             (dict(genotype_key='model.nothing.genotype'), 'model.nothing'),
+             (dict(genotype_key='neck.genotype'), 'genotype_key'),
+             (dict(child=dict(modle={})), 'modle'), (dict(num_val_images=-1), 'num_val_images'),
+             (dict(genotype_format='yaml'), 'genotype_format')]
+    for kwargs, word in cases:
+        with pytest.raises(ValueError, match=word):
+            ProxyTrainEvaluator(runner, **kwargs)
+    stub = SimpleNamespace(model=torch.nn.Linear(2, 2), cfg=cfg, work_dir='/nonexistent',
+                           logger=None)
+    proxy = dict(type='ProxyTrainEvaluator')
+    space = dict(type='NASFPNSpace', num_cells=7)
+    loops = [(dict(evaluator=proxy), 'search_space'),
+             (dict(evaluator=proxy, search_space=space, max_flops=1e9), 'max_flops'),
+             (dict(evaluator=dict(type='SupernetEvaluator'), search_space=space),
+              'SupernetEvaluator')]
+    for kwargs, word in loops:
+        loop = SearchLoop(stub, None, strategy=dict(type='ReinforceController'), **kwargs)
+        with pytest.raises(ValueError, match=word):
+            loop.run()
+
+
+def _toy_cfg(tmp_path, name='toy.py', **kw):
+    from nasfpn_toy import toy_config
+    path = tmp_path / name
+    path.write_text(toy_config(**kw))
+    return str(path)
+
+
+ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=f'{ROOT}{os.pathsep}{osp.join(ROOT, "tests")}')
+
+
+def _run(args, timeout=300):
+    """A tool in a subprocess that can import the toy task (``nasfpn_toy``)."""
+    p = subprocess.run([sys.executable, *args], cwd=ROOT, env=ENV, capture_output=True,
+                       text=True, timeout=timeout)
+    assert p.returncode == 0, f'{args} failed:\n{p.stdout[-3000:]}\n{p.stderr[-6000:]}'
+    return p.stdout + p.stderr
+
+
+def _search(cfg, wd, *extra):
+    """tools/search.py in this process (the toy task imports from tests/)."""
+    if osp.join(ROOT, 'tests') not in sys.path:
+        sys.path.insert(0, osp.join(ROOT, 'tests'))
+    from nas_det.engine.launch import main
+    assert main([cfg, '--work-dir', wd, *extra]) == 0
+
+
+def _trials(wd):
+    with open(osp.join(wd, 'trials.jsonl')) as f:
+        recs = [json.loads(line) for line in f]
+    for r in recs:
+        r.pop('wall_time')
+        r['cost'] = {k: v for k, v in r['cost'].items() if 'seconds' not in k}
+    return recs
+
+
+@pytest.mark.slow
+def test_controller_search_with_nan_children_killed_and_resumed(tmp_path):
+    """tools/search.py over the toy proxy: NaN children are failures and the search goes
+    on; a search killed mid-batch resumes to the trials and controller of an
+    uninterrupted one."""
+    cfg = _toy_cfg(tmp_path, sleep=0.02)
+    full, cut = str(tmp_path / 'full'), str(tmp_path / 'cut')
+    _search(cfg, full)
+    ref = _trials(full)
+    assert len(ref) == 12 and len({r['key'] for r in ref}) == 12
+    failed = [r for r in ref if r['failed']]
+    assert failed and all(r['reward'] == 'nan' and 'loss is nan' in r['metrics']['failure']
+                          for r in failed)
+    assert any(not r['failed'] for r in ref[ref.index(failed[0]) + 1:])  # it went on
+    assert [r['batch'] for r in ref] == [0] * 4 + [1] * 4 + [2] * 4
+    for f in ('search_progress.png', 'search_rewards.png', 'best_genotype.png',
+              'search_state.pt', 'best_genotype.json'):
+        assert osp.isfile(osp.join(full, f)), f
+    p = subprocess.Popen([sys.executable, 'tools/search.py', cfg, '--work-dir', cut],
+                         cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = osp.join(cut, 'trials.jsonl')
+    t0 = time.time()
+    while p.poll() is None and time.time() - t0 < 120:
+        if osp.exists(log) and sum(1 for _ in open(log)) >= 6:  # mid second batch
+            break
+        time.sleep(0.02)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert not osp.exists(osp.join(cut, 'search_summary.json')), 'finished before the kill'
+    _search(cfg, cut, '--resume')
+    assert _trials(cut) == ref
+    a, b = (torch.load(osp.join(d, 'search_state.pt'), weights_only=True) for d in (full, cut))
+    for k, v in a['controller'].items():
+        assert torch.equal(v, b['controller'][k]), k
+    assert torch.equal(a['generator'], b['generator'])
+    sa, sb = (json.load(open(osp.join(d, 'search_state.json')))['strategy'] for d in (full, cut))
+    assert sa['extra']['baseline'] == sb['extra']['baseline']
+    assert sa['extra']['updates'] == sb['extra']['updates'] == 3
+
+
+@pytest.mark.slow
+def test_controller_batch_split_over_two_gloo_ranks(tmp_path):
+    """Each rank trains its share of every controller batch; every rank tells the
+    gathered rewards, so both ask the same next batch."""
+    from test_detnas_pipeline import free_port
+    cfg = _toy_cfg(tmp_path, max_trials=8)
+    wd = str(tmp_path / 'dist')
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+           '--master_port', str(free_port()), 'tools/search.py', cfg, '--launcher', 'pytorch',
+           '--work-dir', wd]
+    p = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-6000:]
+    main = _trials(wd)
+    assert len(main) == 8
+    with open(osp.join(wd, 'trials.rank1.jsonl')) as f:
+        rank1 = [json.loads(line) for line in f]
+    assert len(rank1) == 4  # candidates 1 and 3 of both batches of 4
+    by_key = {r['key']: r for r in main}
+    for r in rank1:
+        assert r['key'] in by_key and r['reward'] == by_key[r['key']]['reward']
+    state = json.load(open(osp.join(wd, 'search_state.json')))['strategy']
+    assert state['extra']['updates'] == 2  # one controller update per batch
+    # the same search on one rank: the same children per batch with the same rewards
+    # (per-child seeds), so the same controller updates (the log order within a batch
+    # differs: rank 0 logs its own children first)
+    one = str(tmp_path / 'one')
+    _search(cfg, one)
+    assert sorted((r['batch'], r['key'], r['reward']) for r in _trials(one)) == \
+        sorted((r['batch'], r['key'], r['reward']) for r in main)
+
+
+def test_plots_and_export_of_a_pyramid(tmp_path):
+    from mmengine.config import Config
+
+    import nas_det  # noqa: F401
+    from nas_det.engine.export_genotype import export_genotype
+    from nas_det.engine.plots import moving_average, plot_pyramid, plot_rewards
+    from nas_det.space import NASFPNSpace
+    from nas_det.space.published import NASFPN_7CELL
+    assert moving_average([1.0, None, 3.0, 5.0], 2) == [1.0, 1.0, 2.0, 4.0]
+    recs = [{'reward': r, 'batch': i // 2} for i, r in enumerate([0.1, 'nan', 0.3, 0.2])]
+    assert osp.getsize(plot_rewards(recs, str(tmp_path))) > 1000
+    assert osp.getsize(plot_pyramid(NASFPN_7CELL, str(tmp_path / 'p.png'))) > 1000
+    g = NASFPNSpace(7).sample(random.Random(0))
+    gfile = tmp_path / 'best_genotype.json'
+    gfile.write_text(json.dumps({'genotype': g.to_dict(), 'reward': 0.1}))
+    out = export_genotype(PUBLISHED_COCO, str(gfile), out_dir=str(tmp_path / 'exp'), name='r50')
+    cfg = Config.fromfile(out['config'])
+    assert cfg.model.neck.type == 'NASFPNNeck' and cfg.model.neck.genotype == g.to_dict()
+    assert cfg.model.data_preprocessor.pad_size_divisor == 128
+    assert cfg.model.backbone.depth == 50 and 'nas_det' in cfg.custom_imports.imports
+    crops = [t for t in cfg.train_pipeline if t['type'] == 'RandomCrop']
+    assert crops and tuple(crops[0]['crop_size']) == (640, 640)
+    with pytest.raises(ValueError, match='model.head'):
+        export_genotype(PUBLISHED_COCO, str(gfile), genotype_key='model.head.genotype',
+                        out_dir=str(tmp_path / 'bad'))
