@@ -126,7 +126,8 @@ def plot_rewards(records: list, out_dir: str, reward_name: str = 'reward',
     ax.plot(xs, best_so_far, '-', drawstyle='steps-post', color='tab:red', label='best so far')
     failed = [x for x, v in zip(xs, vals) if v is None]
     if failed:
-        low = min((p[1] for p in ok), default=0.0)
+        ys = [p[1] for p in ok] or [0.0]
+        low = min(ys) - 0.05 * (max(ys) - min(ys) or 1.0)
         ax.scatter(failed, [low] * len(failed), marker='x', color='black',
                    label=f'failed ({len(failed)})')
     ax.set_xlabel('child (evaluation order)')
@@ -166,6 +167,8 @@ def plot_pyramid(genotype, path: str, title: str | None = None) -> str:
         for j, s in enumerate(c.inputs):
             x0, y0 = pos[s]
             rad = 0.25 if x1 - x0 > 1 and y0 == y1 else 0.0
+            if j == 1 and c.input0 == c.input1:  # both inputs the same state: two edges
+                rad -= 0.3
             ax.annotate('', xy=(x1 - 0.18, y1), xytext=(x0 + 0.18, y0),
                         arrowprops=dict(arrowstyle='->', color='tab:blue' if j == 0 else 'tab:green',
                                         lw=1.2, connectionstyle=f'arc3,rad={rad}'))
