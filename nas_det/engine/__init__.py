@@ -3,3 +3,4 @@ from . import checkpoint, evaluators, export, hooks, phases, search_loop  # noqa
 from . import cell_export, cell_hooks  # noqa: F401
 
 checkpoint.install()
+from . import morphnet  # noqa: F401,E402

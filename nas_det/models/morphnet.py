@@ -1,0 +1,1077 @@
+"""MorphNet: a ResNet built from a width genotype, channel grouping, the resource-weighted
+BN-scale regularizer, shrink, expand and checkpoint slicing.
+
+`MorphNet: Fast & Simple Resource-Constrained Structure Learning of Deep Networks
+<https://arxiv.org/abs/1711.06798>`_.
+
+* :class:`WidthResNet` is a ResNet whose every layer width comes from a
+  :class:`~nas_det.space.width.Widths` genotype (ResNet-18/50 widths by default), with the
+  state-dict keys of mmdet's ``ResNet`` (``layer1.0.conv1.weight``), so weights move
+  between the two by name.
+* :func:`trace_channels` follows the channels of a backbone built from ``Conv-BN`` pairs
+  with ``torch.fx`` and groups those that must live or die together: the operands of an
+  addition (residual adds), the input and output of a depthwise conv; concatenation and
+  channel slicing (ShuffleNetV2's split) map channels one to one. A layer it cannot follow
+  (grouped conv, GroupNorm, a reshape that mixes channels, ...) raises ``ValueError``
+  naming the layer.
+* :class:`MorphNetRegularizer` turns the traced graph into the FLOP-weighted (or
+  size-weighted) penalty on the BN scales: a conv costs ``H_out*W_out*kh*kw*(alive_in /
+  groups)*alive_out`` multiply-adds (``/work/shared/ANCHORS.md``; a depthwise conv costs
+  ``H_out*W_out*kh*kw`` per live channel) and each channel is charged what removing it
+  saves. A channel group's scale is the largest ``|gamma|`` of its members; it is alive
+  while that is above ``threshold``.
+* :func:`shrink` keeps the alive channels, :func:`expand` finds one width multiplier by
+  bisection so the cost hits a budget, :func:`transfer_state_dict` slices trained weights
+  to the kept channels.
+"""
+from __future__ import annotations
+
+import math
+import operator
+import re
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import torch
+import torch.fx
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmengine.model import BaseModule
+from mmengine.registry import MODELS
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..space.base import bad_value
+from ..space.width import Widths
+
+# ---------------------------------------------------------------------------------------
+# ResNet widths as data
+# ---------------------------------------------------------------------------------------
+RESNET_ARCH = {18: ('basic', (2, 2, 2, 2)), 34: ('basic', (3, 4, 6, 3)),
+               50: ('bottleneck', (3, 4, 6, 3)), 101: ('bottleneck', (3, 4, 23, 3)),
+               152: ('bottleneck', (3, 8, 36, 3))}
+"""Block kind and blocks per stage of each ResNet depth (as mmdet's ``ResNet``)."""
+
+
+def resnet_widths(depth: int = 50, stem_channels: int = 64, base_channels: int = 64) -> Widths:
+    """The width genotype of a stock ResNet.
+
+    Groups, in order: ``stem``; per stage ``s`` (1-based) ``stage{s}`` (the residual
+    stream, i.e. the stage's output width) and per block ``b`` ``stage{s}/block{b}/mid``
+    (basic blocks) or ``.../mid1`` and ``.../mid2`` (bottlenecks: the outputs of conv1
+    and conv2).
+
+    Args:
+        depth (int): 18, 34, 50, 101 or 152. Defaults to 50.
+        stem_channels (int): stem width. Defaults to 64.
+        base_channels (int): the first stage's mid width. Defaults to 64.
+    """
+    if depth not in RESNET_ARCH:
+        raise bad_value('depth', depth, sorted(RESNET_ARCH))
+    kind, blocks = RESNET_ARCH[depth]
+    expansion = 1 if kind == 'basic' else 4
+    groups = [('stem', stem_channels)]
+    for s, n in enumerate(blocks, 1):
+        planes = base_channels * 2 ** (s - 1)
+        groups.append((f'stage{s}', planes * expansion))
+        for b in range(1, n + 1):
+            mids = ('mid', ) if kind == 'basic' else ('mid1', 'mid2')
+            groups += [(f'stage{s}/block{b}/{m}', planes) for m in mids]
+    return Widths(tuple(groups))
+
+
+def read_widths(widths, depth: int) -> Widths:
+    """A :class:`Widths` from a Widths, its JSON dict, a ``{name: width}`` mapping or a list
+    of ``[name, width]`` pairs, checked against the groups of a ResNet of ``depth``."""
+    expected = resnet_widths(depth)
+    if widths is None:
+        return expected
+    if isinstance(widths, Mapping) and 'space' in widths:
+        widths = Widths.from_dict(widths)
+    elif not isinstance(widths, Widths):
+        widths = Widths(widths)
+    missing = [n for n in expected.names if n not in widths.names]
+    extra = [n for n in widths.names if n not in expected.names]
+    if missing or extra:
+        raise ValueError(f'widths: a ResNet-{depth} needs exactly the groups of '
+                         f'resnet_widths({depth}); missing {missing[:5]}, unknown {extra[:5]}')
+    return Widths(tuple((n, widths[n]) for n in expected.names))
+
+
+class WidthBlock(nn.Module):
+    """A ResNet basic block or bottleneck (pytorch style: the stride on the 3x3 conv) with
+    explicit widths; attribute names as mmdet's blocks (``conv1``, ``bn1``, ...,
+    ``downsample``).
+
+    Args:
+        kind (str): ``'basic'`` or ``'bottleneck'``.
+        in_channels (int): input width.
+        mids (Sequence[int]): one (basic) or two (bottleneck) inner widths.
+        out_channels (int): output width (the residual stream).
+        stride (int): stride of the block.
+        conv_cfg (dict, optional): conv layer config. Defaults to None.
+        norm_cfg (dict): norm layer config. Defaults to ``dict(type='BN')``.
+    """
+
+    def __init__(self, kind, in_channels, mids, out_channels, stride, conv_cfg=None,
+                 norm_cfg=dict(type='BN')):
+        super().__init__()
+        self.kind = kind
+        if kind == 'basic':
+            specs = [(in_channels, mids[0], 3, stride), (mids[0], out_channels, 3, 1)]
+        else:
+            specs = [(in_channels, mids[0], 1, 1), (mids[0], mids[1], 3, stride),
+                     (mids[1], out_channels, 1, 1)]
+        self.norm_names = []
+        for i, (c_in, c_out, k, s) in enumerate(specs, 1):
+            self.add_module(f'conv{i}', build_conv_layer(conv_cfg, c_in, c_out, k, stride=s,
+                                                         padding=k // 2, bias=False))
+            name, norm = build_norm_layer(norm_cfg, c_out, postfix=i)
+            self.add_module(name, norm)
+            self.norm_names.append(name)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if stride != 1 or in_channels != out_channels:
+            self.downsample = nn.Sequential(
+                build_conv_layer(conv_cfg, in_channels, out_channels, 1, stride=stride,
+                                 bias=False),
+                build_norm_layer(norm_cfg, out_channels)[1])
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        n = len(self.norm_names)
+        out = x
+        for i in range(1, n + 1):
+            out = getattr(self, self.norm_names[i - 1])(getattr(self, f'conv{i}')(out))
+            if i < n:
+                out = self.relu(out)
+        return self.relu(out + identity)
+
+
+@MODELS.register_module()
+class WidthResNet(BaseModule):
+    """A ResNet whose every layer width comes from a width genotype (MorphNet's output).
+
+    `MorphNet <https://arxiv.org/abs/1711.06798>`_ learns per-layer widths; this backbone
+    builds them. Checkpoint keys are those of mmdet's ``ResNet`` (``conv1``, ``bn1``,
+    ``layer{s}.{b}.conv1``, ``...downsample.0``), so a stock ResNet checkpoint loads into
+    ``WidthResNet(depth)`` and a trained one is sliced by name
+    (:func:`transfer_state_dict`). Only the plain stem and ``style='pytorch'`` are built.
+
+    Args:
+        depth (int): 18, 34, 50, 101 or 152. Defaults to 50.
+        widths (Widths | dict | list, optional): the width genotype (see
+            :func:`resnet_widths` for the group names), as a :class:`Widths`, its JSON
+            dict, a ``{name: width}`` mapping or ``[name, width]`` pairs. None gives the
+            stock widths of ``depth``. Defaults to None.
+        in_channels (int): input channels. Defaults to 3.
+        strides (Sequence[int]): stride of each stage. Defaults to ``(1, 2, 2, 2)``.
+        out_indices (Sequence[int]): stages to output. Defaults to ``(0, 1, 2, 3)``.
+        frozen_stages (int): freeze the stem and the first ``frozen_stages`` stages; -1
+            freezes nothing. Defaults to -1.
+        conv_cfg (dict, optional): conv layer config. Defaults to None.
+        norm_cfg (dict): norm layer config. Defaults to ``dict(type='BN', requires_grad=True)``.
+        norm_eval (bool): keep BN layers in eval mode while training (MorphNet needs them
+            to train, so False). Defaults to False.
+        zero_init_residual (bool): start the last norm of every block at zero scale (as
+            mmdet's ResNet does). Defaults to True.
+        init_cfg (dict | list[dict], optional): initialization config. Defaults to None
+            (Kaiming convs, unit norm scales).
+    """
+
+    def __init__(self, depth=50, widths=None, in_channels=3, strides=(1, 2, 2, 2),
+                 out_indices=(0, 1, 2, 3), frozen_stages=-1, conv_cfg=None,
+                 norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False,
+                 zero_init_residual=True, init_cfg=None):
+        self._default_init = init_cfg is None
+        if init_cfg is None:
+            init_cfg = [dict(type='Kaiming', layer='Conv2d'),
+                        dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])]
+        super().__init__(init_cfg=init_cfg)
+        if depth not in RESNET_ARCH:
+            raise bad_value('depth', depth, sorted(RESNET_ARCH))
+        if (isinstance(strides, (str, bytes)) or not isinstance(strides, Sequence)
+                or len(strides) != 4 or any(s not in (1, 2) for s in strides)):
+            raise ValueError(f'strides: four strides of 1 or 2 are expected, got {strides!r}')
+        if (isinstance(out_indices, (str, bytes)) or not isinstance(out_indices, Sequence)
+                or not out_indices or any(i not in range(4) for i in out_indices)):
+            raise ValueError(f'out_indices: a non-empty list of indices in [0, 1, 2, 3] is '
+                             f'expected, got {out_indices!r}')
+        if frozen_stages not in range(-1, 5):
+            raise bad_value('frozen_stages', frozen_stages, list(range(-1, 5)))
+        self.depth = depth
+        self.widths = read_widths(widths, depth)
+        self.kind, self.stage_blocks = RESNET_ARCH[depth]
+        self.out_indices = tuple(out_indices)
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.zero_init_residual = zero_init_residual
+        w = self.widths
+        self.conv1 = build_conv_layer(conv_cfg, in_channels, w['stem'], 7, stride=2, padding=3,
+                                      bias=False)
+        self.norm1_name, norm1 = build_norm_layer(norm_cfg, w['stem'], postfix=1)
+        self.add_module(self.norm1_name, norm1)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.res_layers = []
+        c_in = w['stem']
+        mids = ('mid', ) if self.kind == 'basic' else ('mid1', 'mid2')
+        for s, n in enumerate(self.stage_blocks, 1):
+            c_out = w[f'stage{s}']
+            blocks = [WidthBlock(self.kind, c_in if b == 1 else c_out,
+                                 [w[f'stage{s}/block{b}/{m}'] for m in mids], c_out,
+                                 strides[s - 1] if b == 1 else 1, conv_cfg, norm_cfg)
+                      for b in range(1, n + 1)]
+            self.add_module(f'layer{s}', nn.Sequential(*blocks))
+            self.res_layers.append(f'layer{s}')
+            c_in = c_out
+        self._out_channels = [w[f'stage{i + 1}'] for i in self.out_indices]
+        self._freeze_stages()
+
+    @property
+    def norm1(self):
+        return getattr(self, self.norm1_name)
+
+    @property
+    def out_channels(self) -> list:
+        """Width of every output, in ``out_indices`` order."""
+        return list(self._out_channels)
+
+    def init_weights(self):
+        super().init_weights()
+        if self.zero_init_residual and self._default_init:
+            for layer in self.res_layers:
+                for block in getattr(self, layer):
+                    nn.init.constant_(getattr(block, block.norm_names[-1]).weight, 0)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.norm1(self.conv1(x))))
+        outs = []
+        for i, name in enumerate(self.res_layers):
+            x = getattr(self, name)(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def _freeze_stages(self):
+        if self.frozen_stages < 0:
+            return
+        mods = [self.conv1, self.norm1] + [getattr(self, f'layer{i}')
+                                           for i in range(1, self.frozen_stages + 1)]
+        for m in mods:
+            m.eval()
+            for p in m.parameters():
+                p.requires_grad = False
+
+    def train(self, mode: bool = True):
+        """Set train mode, keeping frozen stages (and BN layers when ``norm_eval``) in eval."""
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+
+# ---------------------------------------------------------------------------------------
+# channel tracing
+# ---------------------------------------------------------------------------------------
+@dataclass
+class ConvEntry:
+    """A weighted layer the tracer found: ``kind`` 'conv' / 'linear' (cost bilinear in
+    live input and output channels) or 'depthwise' (input and output channels coupled)."""
+    name: str
+    kind: str
+    in_ids: list
+    out_ids: list
+    kernel: int  # kh * kw
+    out_hw: int  # H_out * W_out (1 for a linear layer)
+    bias: bool
+    consumer: bool = False  # outside the traced module (a neck or head layer)
+
+
+@dataclass
+class ChannelGraph:
+    """What :func:`trace_channels` found (channel ids are ints; see ``finalize``)."""
+    parent: list = field(default_factory=list)
+    convs: list = field(default_factory=list)
+    bns: dict = field(default_factory=dict)  # name -> [channel id]
+    input_ids: set = field(default_factory=set)
+    conv_out_ids: set = field(default_factory=set)
+    bn_ids: set = field(default_factory=set)
+    outputs: list = field(default_factory=list)  # label lists of the module's outputs
+    output_shapes: list = field(default_factory=list)
+
+    def new(self, n: int) -> list:
+        start = len(self.parent)
+        self.parent.extend(range(start, start + n))
+        return list(range(start, start + n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+    def finalize(self) -> None:
+        """Number the channel groups (``cg``), decide which are prunable, and build the
+        width groups (channel groups joined by the BN layers that scale them)."""
+        roots = {}
+        self.cg_of = [roots.setdefault(self.find(i), len(roots)) for i in range(len(self.parent))]
+        self.num_cg = len(roots)
+        fixed = [False] * self.num_cg
+        has_bn = [False] * self.num_cg
+        for i in self.input_ids:
+            fixed[self.cg_of[i]] = True
+        for i in self.conv_out_ids - self.bn_ids:  # a conv output no BN scales
+            fixed[self.cg_of[i]] = True
+        for i in self.bn_ids:
+            has_bn[self.cg_of[i]] = True
+        self.prunable = [h and not f for h, f in zip(has_bn, fixed)]
+        # width groups: union of the channel groups each BN covers
+        wg_parent = list(range(self.num_cg))
+
+        def wfind(i):
+            while wg_parent[i] != i:
+                wg_parent[i] = wg_parent[wg_parent[i]]
+                i = wg_parent[i]
+            return i
+        for ids in self.bns.values():
+            cgs = [self.cg_of[i] for i in ids]
+            for c in cgs[1:]:
+                ra, rb = wfind(cgs[0]), wfind(c)
+                if ra != rb:
+                    wg_parent[max(ra, rb)] = min(ra, rb)
+        self.width_groups = []  # list of dict(bns=[names], cgs=[cg in first-seen order])
+        index = {}
+        for name, ids in self.bns.items():
+            root = wfind(self.cg_of[ids[0]])
+            if root not in index:
+                index[root] = len(self.width_groups)
+                self.width_groups.append(dict(bns=[], cgs=[], seen=set()))
+            wg = self.width_groups[index[root]]
+            wg['bns'].append(name)
+            for i in ids:
+                c = self.cg_of[i]
+                if c not in wg['seen']:
+                    wg['seen'].add(c)
+                    wg['cgs'].append(c)
+        self.wg_of_cg = [-1] * self.num_cg
+        for k, wg in enumerate(self.width_groups):
+            del wg['seen']
+            for c in wg['cgs']:
+                self.wg_of_cg[c] = k
+
+    def cgs(self, ids) -> list:
+        return [self.cg_of[i] for i in ids]
+
+
+PASSTHROUGH_MODULES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid,
+                       nn.Hardswish, nn.Hardsigmoid, nn.Tanh, nn.Identity, nn.Dropout,
+                       nn.Dropout2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d,
+                       nn.AdaptiveMaxPool2d, nn.Upsample, nn.ZeroPad2d)
+"""Leaf modules that keep every channel where it is."""
+
+_PASS_FUNCS = {F.relu, F.relu6, F.leaky_relu, F.gelu, F.silu, F.hardswish, F.sigmoid,
+               torch.relu, torch.sigmoid, torch.tanh, F.max_pool2d, F.avg_pool2d,
+               F.adaptive_avg_pool2d, F.adaptive_max_pool2d, F.interpolate, F.dropout,
+               torch.clamp, F.elu}
+_PASS_METHODS = {'relu', 'relu_', 'sigmoid', 'contiguous', 'clone', 'clamp', 'clamp_',
+                 'float', 'to', 'type_as', 'detach'}
+_ELEMENTWISE = {operator.add, operator.iadd, operator.sub, operator.mul, operator.imul,
+                operator.truediv, torch.add, torch.sub, torch.mul}
+_ELEMENTWISE_METHODS = {'add', 'add_', 'sub', 'mul', 'mul_', 'div'}
+
+
+def _layer_of(node) -> str:
+    stack = node.meta.get('nn_module_stack')
+    if stack:
+        last = list(stack.values())[-1]
+        path = last[0] if isinstance(last, tuple) else str(last)
+        return f'{path} (op {node.name})'
+    return node.name
+
+
+class _Tracer(torch.fx.Tracer):
+    def is_leaf_module(self, m, qualname):
+        if isinstance(m, (nn.Conv2d, nn.Linear, _BatchNorm)):
+            return True
+        return super().is_leaf_module(m, qualname)
+
+
+class _Propagator(torch.fx.Interpreter):
+    """Runs the traced graph on a real input and follows channel ids alongside."""
+
+    def __init__(self, gm, graph: ChannelGraph):
+        super().__init__(gm)
+        self.g = graph
+        self.labels = {}
+
+    def _lab(self, a):
+        if isinstance(a, torch.fx.Node):
+            return self.labels.get(a)
+        if isinstance(a, (list, tuple)):
+            return tuple(self._lab(x) for x in a)
+        return None
+
+    def run_node(self, n):
+        result = super().run_node(n)
+        self.labels[n] = self._propagate(n, result)
+        return result
+
+    def _unsupported(self, n, what):
+        return ValueError(f'layer {_layer_of(n)}: {what} is not supported by the MorphNet '
+                          'channel tracer (it follows Conv2d, Linear, BatchNorm, activations, '
+                          'pooling, additions, channel concatenation and channel slicing)')
+
+    def _propagate(self, n, result):
+        g = self.g
+        if n.op == 'placeholder':
+            if isinstance(result, torch.Tensor) and result.dim() >= 2:
+                ids = g.new(result.shape[1])
+                g.input_ids.update(ids)
+                return ids
+            return None
+        if n.op == 'get_attr':
+            return None
+        if n.op == 'output':
+            out = self._lab(n.args[0])
+            outs = out if isinstance(out, tuple) else (out, )
+            res = result if isinstance(result, (tuple, list)) else (result, )
+            g.outputs = list(outs)
+            g.output_shapes = [tuple(r.shape) if isinstance(r, torch.Tensor) else None
+                               for r in res]
+            return out
+        if n.op == 'call_module':
+            return self._module(n, self.module.get_submodule(n.target), result)
+        return self._function(n, result)
+
+    def _module(self, n, mod, result):
+        g = self.g
+        x = self._lab(n.args[0]) if n.args else None
+        name = n.target
+        if isinstance(mod, nn.Conv2d):
+            if x is None:
+                raise self._unsupported(n, 'a conv whose input channels are unknown')
+            c_in, c_out, groups = mod.in_channels, mod.out_channels, mod.groups
+            out = g.new(c_out)
+            if groups == 1:
+                kind = 'conv'
+            elif groups == c_in == c_out:
+                kind = 'depthwise'
+                for a, b in zip(x, out):
+                    g.union(a, b)
+            else:
+                raise self._unsupported(n, f'a grouped conv (groups={groups}, in={c_in}, '
+                                           f'out={c_out})')
+            g.conv_out_ids.update(out)
+            kh, kw = mod.kernel_size
+            g.convs.append(ConvEntry(name, kind, list(x), out, kh * kw,
+                                     result.shape[2] * result.shape[3], mod.bias is not None))
+            return out
+        if isinstance(mod, nn.Linear):
+            if x is None or result.dim() != 2:
+                raise self._unsupported(n, 'a linear layer on other than (N, C) input')
+            out = g.new(mod.out_features)
+            g.conv_out_ids.update(out)
+            g.convs.append(ConvEntry(name, 'linear', list(x), out, 1, 1, mod.bias is not None))
+            return out
+        if isinstance(mod, _BatchNorm):
+            if x is None:
+                raise self._unsupported(n, 'a norm layer whose input channels are unknown')
+            if mod.affine:
+                if name in g.bns:  # a shared BN: its channels are one
+                    for a, b in zip(g.bns[name], x):
+                        g.union(a, b)
+                else:
+                    g.bns[name] = list(x)
+                g.bn_ids.update(x)
+            return x
+        if isinstance(mod, PASSTHROUGH_MODULES):
+            return x
+        raise self._unsupported(n, f'module type {type(mod).__name__}')
+
+    def _function(self, n, result):
+        g = self.g
+        t = n.target
+        args = n.args
+        is_tensor = isinstance(result, torch.Tensor)
+        if t is operator.getitem:
+            base = self._lab(args[0])
+            idx = args[1]
+            if isinstance(base, tuple):
+                return base[idx]
+            if base is None:
+                return None
+            idx = idx if isinstance(idx, tuple) else (idx, )
+            ndim = self.env[args[0]].dim()
+            if idx and idx[0] is Ellipsis and len(idx) - 1 <= ndim - 2 \
+                    and all(isinstance(i, slice) for i in idx[1:]):
+                return base  # spatial cropping only
+            if idx[0] != slice(None) or any(i is Ellipsis or isinstance(i, (int, torch.fx.Node))
+                                             for i in idx[1:]):
+                raise self._unsupported(n, f'indexing {idx!r}')
+            return base[idx[1]] if len(idx) > 1 else base
+        if not is_tensor and not (isinstance(result, (tuple, list))
+                                  and any(isinstance(r, torch.Tensor) for r in result)):
+            return None  # sizes, shapes, python numbers
+        if n.op == 'call_method':
+            x = self._lab(args[0])
+            if t in _PASS_METHODS:
+                return x
+            if t in _ELEMENTWISE_METHODS:
+                return self._elementwise(n, [x] + [self._lab(a) for a in args[1:]])
+            if t in ('flatten', 'view', 'reshape', 'squeeze', 'mean'):
+                return self._reshape(n, args[0], result)
+            if t in ('chunk', 'split'):
+                return self._split(n, x, result)
+            raise self._unsupported(n, f'tensor method {t!r}')
+        if t in _PASS_FUNCS:
+            return self._lab(args[0])
+        if t is F.pad:
+            pad = args[1] if len(args) > 1 else n.kwargs.get('pad')
+            if len(pad) > 4:
+                raise self._unsupported(n, 'padding the channel dimension')
+            return self._lab(args[0])
+        if t in _ELEMENTWISE:
+            return self._elementwise(n, [self._lab(a) for a in args])
+        if t is torch.cat:
+            dim = args[1] if len(args) > 1 else n.kwargs.get('dim', 0)
+            if dim < 0:
+                dim += result.dim()
+            labs = self._lab(args[0])
+            if dim != 1 or any(lab is None for lab in labs):
+                raise self._unsupported(n, f'concatenation along dim {dim}')
+            return [i for lab in labs for i in lab]
+        if t in (torch.flatten, torch.mean, torch.squeeze, torch.reshape):
+            return self._reshape(n, args[0], result)
+        if t in (torch.chunk, torch.split):
+            return self._split(n, self._lab(args[0]), result)
+        raise self._unsupported(n, f'function {getattr(t, "__name__", t)!r}')
+
+    def _elementwise(self, n, labs):
+        tensors = [lab for lab in labs if isinstance(lab, list)]
+        if not tensors:
+            return None
+        first = tensors[0]
+        for other in tensors[1:]:
+            if len(other) == len(first):
+                for a, b in zip(first, other):
+                    self.g.union(a, b)
+            elif len(other) != 1 and len(first) != 1:
+                raise self._unsupported(n, 'an elementwise op on different channel counts')
+        return max(tensors, key=len)
+
+    def _reshape(self, n, src, result):
+        x = self._lab(src)
+        if x is None:
+            return None
+        shape = tuple(self.env[src].shape)
+        if tuple(result.shape) == shape:
+            return x
+        if result.dim() >= 2 and result.shape[1] == shape[1] \
+                and math.prod(shape[2:]) == math.prod(result.shape[2:]) \
+                or (result.dim() == 2 and result.shape[1] == shape[1]):
+            return x  # spatial dims flattened, pooled or squeezed; channels untouched
+        raise self._unsupported(n, f'a reshape {shape} -> {tuple(result.shape)} that moves '
+                                   'channels')
+
+    def _split(self, n, x, result):
+        if x is None:
+            return None
+        sizes = [r.shape[1] if r.dim() > 1 else 0 for r in result]
+        if sum(sizes) != len(x):
+            raise self._unsupported(n, 'a split along other than the channel dim')
+        out, start = [], 0
+        for s in sizes:
+            out.append(x[start:start + s])
+            start += s
+        return tuple(out)
+
+
+def trace_channels(module: nn.Module, input_shape: Sequence[int] = (3, 224, 224)) -> ChannelGraph:
+    """Trace ``module`` (a backbone) and group its channels.
+
+    Args:
+        module (nn.Module): the network, called as ``module(x)`` with one image.
+        input_shape (Sequence[int]): ``(C, H, W)`` of the image the costs refer to.
+            Defaults to ``(3, 224, 224)``.
+
+    Returns:
+        ChannelGraph: the convs, BN layers, channel groups and width groups.
+
+    Raises:
+        ValueError: a layer the tracer cannot follow, named.
+    """
+    shape = tuple(input_shape)
+    if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
+        raise ValueError(f'input_shape: (C, H, W) positive ints are expected, got {input_shape!r}')
+    try:
+        graph = _Tracer().trace(module)
+    except Exception as e:  # data-dependent control flow and the like
+        raise ValueError(f'{type(module).__name__} can not be traced with torch.fx for '
+                         f'MorphNet ({type(e).__name__}: {e})') from None
+    gm = torch.fx.GraphModule(module, graph)
+    out = ChannelGraph()
+    param = next(module.parameters())
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            _Propagator(gm, out).run(torch.zeros(1, *shape, dtype=param.dtype,
+                                                 device=param.device))
+    finally:
+        module.train(was_training)
+    if not out.bns:
+        raise ValueError(f'{type(module).__name__} has no BatchNorm layer for MorphNet to '
+                         'regularize')
+    out.finalize()
+    return out
+
+
+def add_consumers(graph: ChannelGraph, consumers: Sequence) -> ChannelGraph:
+    """Add layers outside the traced module that read its outputs (a neck's input convs,
+    a classifier's linear layer), so their cost counts and their inputs are sliced.
+
+    Args:
+        graph (ChannelGraph): a finalized graph.
+        consumers (Sequence[tuple]): ``(name, module, output_index)``; ``module`` an
+            ``nn.Conv2d`` (groups 1) or ``nn.Linear`` reading ``graph.outputs[output_index]``
+            (a linear layer after global pooling).
+    """
+    for name, mod, idx in consumers:
+        if idx >= len(graph.outputs) or graph.outputs[idx] is None:
+            raise ValueError(f'{name}: reads backbone output {idx}, which does not exist')
+        x = graph.outputs[idx]
+        if isinstance(mod, nn.Conv2d):
+            if mod.groups != 1 or mod.in_channels != len(x):
+                raise ValueError(f'{name}: expected a groups=1 conv with {len(x)} input '
+                                 f'channels, got {mod}')
+            _, _, h, w = graph.output_shapes[idx]
+            from .flops import conv_out_size
+            ho = conv_out_size(h, mod.kernel_size[0], mod.stride[0], mod.padding[0],
+                               mod.dilation[0])
+            wo = conv_out_size(w, mod.kernel_size[1], mod.stride[1], mod.padding[1],
+                               mod.dilation[1])
+            kernel, hw = mod.kernel_size[0] * mod.kernel_size[1], ho * wo
+            n_out = mod.out_channels
+        elif isinstance(mod, nn.Linear):
+            if mod.in_features != len(x):
+                raise ValueError(f'{name}: expected {len(x)} input features, got {mod}')
+            kernel, hw, n_out = 1, 1, mod.out_features
+        else:
+            raise ValueError(f'{name}: a consumer must be a Conv2d or Linear, got '
+                             f'{type(mod).__name__}')
+        out = graph.new(n_out)
+        graph.cg_of.extend(range(graph.num_cg, graph.num_cg + n_out))
+        graph.num_cg += n_out
+        graph.prunable.extend([False] * n_out)
+        graph.wg_of_cg.extend([-1] * n_out)
+        graph.convs.append(ConvEntry(name, 'linear' if isinstance(mod, nn.Linear) else 'conv',
+                                     list(x), out, kernel, hw, mod.bias is not None, True))
+    return graph
+
+
+# ---------------------------------------------------------------------------------------
+# costs and the regularizer
+# ---------------------------------------------------------------------------------------
+COSTS = ('flops', 'params')
+
+
+class CostModel:
+    """Cost of the traced network as a function of which channel groups are alive.
+
+    ``cost = sum(bilinear coeff * live_in * live_out) + sum(linear coeff * live_out)``:
+    a conv / linear layer is bilinear (FLOPs: ``kh*kw*H_out*W_out``; params: ``kh*kw``,
+    plus its bias as a linear term), a depthwise conv linear in its live channels; with
+    ``cost='params'`` each BN layer adds 2 per live channel.
+
+    Args:
+        graph (ChannelGraph): a finalized graph (consumers included).
+        cost (str): ``'flops'`` (multiply-adds) or ``'params'``. Defaults to ``'flops'``.
+        consumers (bool): count the consumer layers (:func:`add_consumers`) too.
+            Defaults to True.
+    """
+
+    def __init__(self, graph: ChannelGraph, cost: str = 'flops', consumers: bool = True):
+        if cost not in COSTS:
+            raise bad_value('cost', cost, COSTS)
+        self.graph, self.cost_name = graph, cost
+        self.bilinear, self.linear = [], []  # (coeff, in_cgs, out_cgs) / (coeff, cgs)
+        for c in graph.convs:
+            if c.consumer and not consumers:
+                continue
+            cin, cout = graph.cgs(c.in_ids), graph.cgs(c.out_ids)
+            if cost == 'flops':
+                k = c.kernel * c.out_hw
+                if c.kind == 'depthwise':
+                    self.linear.append((k, cout))
+                else:
+                    self.bilinear.append((k, cin, cout))
+            else:
+                if c.kind == 'depthwise':
+                    self.linear.append((c.kernel + c.bias, cout))
+                else:
+                    self.bilinear.append((c.kernel, cin, cout))
+                    if c.bias:
+                        self.linear.append((1, cout))
+        if cost == 'params':
+            for ids in graph.bns.values():
+                self.linear.append((2, graph.cgs(ids)))
+        self._tensors = None
+
+    def _index(self, device):
+        if self._tensors is None or self._tensors[0].device != device:
+            def flat(lists):
+                idx = [c for lst in lists for c in lst]
+                seg = [k for k, lst in enumerate(lists) for _ in lst]
+                return (torch.tensor(idx, dtype=torch.long, device=device),
+                        torch.tensor(seg, dtype=torch.long, device=device))
+            bi_in = flat([b[1] for b in self.bilinear])
+            bi_out = flat([b[2] for b in self.bilinear])
+            lin = flat([li[1] for li in self.linear])
+            bi_k = torch.tensor([float(b[0]) for b in self.bilinear], device=device,
+                                dtype=torch.float64)
+            lin_k = torch.tensor([float(li[0]) for li in self.linear], device=device,
+                                 dtype=torch.float64)
+            self._tensors = (bi_k, lin_k, bi_in, bi_out, lin)
+        return self._tensors
+
+    @staticmethod
+    def _segsum(values, index, n):
+        idx, seg = index
+        return torch.zeros(n, dtype=values.dtype, device=values.device).index_add_(
+            0, seg, values[idx])
+
+    def cost(self, alive) -> float:
+        """Cost with ``alive`` (a 0/1 vector over channel groups, or None: all alive)."""
+        device = alive.device if isinstance(alive, torch.Tensor) else torch.device('cpu')
+        bi_k, lin_k, bi_in, bi_out, lin = self._index(device)
+        if alive is None:
+            alive = torch.ones(self.graph.num_cg, dtype=torch.float64)
+        a = alive.to(torch.float64)
+        a_in = self._segsum(a, bi_in, len(self.bilinear))
+        a_out = self._segsum(a, bi_out, len(self.bilinear))
+        total = (bi_k * a_in * a_out).sum() + (lin_k * self._segsum(a, lin, len(self.linear))).sum()
+        return float(total)
+
+    def penalty(self, scores, alive):
+        """``sum(coeff * (live_in * sum(s_out) + live_out * sum(s_in)))`` over bilinear
+        layers plus ``sum(coeff * sum(s_out))`` over linear ones, ``s`` the scores of
+        prunable channel groups (0 elsewhere): each channel charged what removing it saves."""
+        bi_k, lin_k, bi_in, bi_out, lin = self._index(scores.device)
+        a = alive.to(torch.float64).detach()
+        s = scores.to(torch.float64)
+        nb = len(self.bilinear)
+        a_in, a_out = self._segsum(a, bi_in, nb), self._segsum(a, bi_out, nb)
+        s_in, s_out = self._segsum(s, bi_in, nb), self._segsum(s, bi_out, nb)
+        return (bi_k * (a_in * s_out + a_out * s_in)).sum() + \
+            (lin_k * self._segsum(s, lin, len(self.linear))).sum()
+
+    def cost_of_widths(self, wg_widths: Sequence[int]) -> float:
+        """Cost when width group ``k`` has ``wg_widths[k]`` channels: every channel of a
+        group scaled by ``width / size`` (exact when a layer reads whole groups, as in a
+        ResNet; an estimate for partly read groups such as ShuffleNetV2's splits)."""
+        g = self.graph
+        ratio = []
+        for c in range(g.num_cg):
+            k = g.wg_of_cg[c]
+            ratio.append(1.0 if k < 0 else wg_widths[k] / len(g.width_groups[k]['cgs']))
+        total = 0.0
+        for k, cin, cout in self.bilinear:
+            total += k * sum(ratio[c] for c in cin) * sum(ratio[c] for c in cout)
+        for k, cs in self.linear:
+            total += k * sum(ratio[c] for c in cs)
+        return total
+
+
+class MorphNetRegularizer:
+    """The MorphNet penalty on the BN scales of ``module`` (usually a backbone).
+
+    Args:
+        module (nn.Module): the traced module; its BN layers are read at every call.
+        graph (ChannelGraph): its :func:`trace_channels` graph (consumers may be added).
+        cost (str): ``'flops'`` (FLOP-weighted) or ``'params'`` (size-weighted).
+            Defaults to ``'flops'``.
+        threshold (float): a channel group is alive while its scale (largest ``|gamma|``
+            of its members) exceeds it. Defaults to 0.1.
+        consumers (bool): count consumer layers in the cost. Defaults to True.
+    """
+
+    def __init__(self, module: nn.Module, graph: ChannelGraph, cost: str = 'flops',
+                 threshold: float = 0.1, consumers: bool = True):
+        if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) \
+                or not threshold >= 0:
+            raise ValueError(f'threshold: a number >= 0 is expected, got {threshold!r}')
+        self.module, self.graph, self.threshold = module, graph, float(threshold)
+        self.model = CostModel(graph, cost, consumers)
+        self.bn_names = list(graph.bns)
+        self._bn_cg = [graph.cgs(graph.bns[n]) for n in self.bn_names]
+        self._idx = None
+        self.prunable = torch.tensor(graph.prunable, dtype=torch.bool)
+
+    def _bn_weights(self):
+        return [self.module.get_submodule(n).weight for n in self.bn_names]
+
+    def scores(self):
+        """Scale of every channel group (0 where no BN scales it)."""
+        weights = self._bn_weights()
+        dev = weights[0].device
+        if self._idx is None or self._idx.device != dev:
+            self._idx = torch.tensor([c for cgs in self._bn_cg for c in cgs], device=dev)
+            self.prunable = self.prunable.to(dev)
+        vals = torch.cat([w.abs() for w in weights])
+        s = torch.zeros(self.graph.num_cg, dtype=vals.dtype, device=dev)
+        return s.scatter_reduce(0, self._idx, vals, 'amax', include_self=False)
+
+    def alive(self, scores=None):
+        """Boolean vector over channel groups: fixed ones are always alive."""
+        s = self.scores() if scores is None else scores
+        return (s > self.threshold) | ~self.prunable.to(s.device)
+
+    def __call__(self):
+        """``(penalty tensor, live cost)`` for the current BN scales."""
+        s = self.scores()
+        alive = self.alive(s.detach())
+        penalty = self.model.penalty(s * self.prunable, alive)
+        return penalty.to(s.dtype), self.model.cost(alive)
+
+    def live_cost(self) -> float:
+        with torch.no_grad():
+            return self.model.cost(self.alive())
+
+    def full_cost(self) -> float:
+        return self.model.cost(None)
+
+
+# ---------------------------------------------------------------------------------------
+# widths, shrink, expand
+# ---------------------------------------------------------------------------------------
+_RESNET_BN = re.compile(r'^layer(\d+)\.(\d+)\.(?:bn(\d)|downsample\.1)$')
+
+
+def resnet_group_names(backbone: nn.Module) -> dict:
+    """``{BN layer name: width-genotype group name}`` of an mmdet ``ResNet`` (plain stem,
+    pytorch style) or a :class:`WidthResNet`."""
+    if getattr(backbone, 'deep_stem', False) or getattr(backbone, 'dcn', None) is not None \
+            or getattr(backbone, 'plugins', None):
+        raise ValueError('backbone: only the plain ResNet (no deep stem, DCN or plugins) maps '
+                         'to WidthResNet widths')
+    out = {}
+    for name, mod in backbone.named_modules():
+        if not isinstance(mod, _BatchNorm):
+            continue
+        if name == 'bn1':
+            out[name] = 'stem'
+            continue
+        m = _RESNET_BN.match(name)
+        if not m:
+            raise ValueError(f'backbone: BN layer {name!r} is not one of a ResNet')
+        s, b, k = int(m.group(1)), int(m.group(2)) + 1, m.group(3)
+        block = backbone.get_submodule(f'layer{s}.{b - 1}')
+        last = 3 if hasattr(block, 'conv3') else 2
+        if k is None or int(k) == last:
+            out[name] = f'stage{s}'
+        elif last == 2:
+            out[name] = f'stage{s}/block{b}/mid'
+        else:
+            out[name] = f'stage{s}/block{b}/mid{k}'
+    return out
+
+
+def group_names(graph: ChannelGraph, names: Mapping | None = None) -> list:
+    """Name of every width group: the genotype names its BN layers map to (``names``), or
+    its first BN layer's name."""
+    out = []
+    for wg in graph.width_groups:
+        if names:
+            out.append(sorted({names[b] for b in wg['bns']}))
+        else:
+            out.append([wg['bns'][0]])
+    return out
+
+
+def widths_from_groups(graph: ChannelGraph, wg_widths: Sequence[int],
+                       names: Mapping | None = None, order: Sequence[str] | None = None) -> Widths:
+    """A :class:`Widths` genotype from per-width-group widths (names as :func:`group_names`)."""
+    d = {}
+    for labels, w in zip(group_names(graph, names), wg_widths):
+        for n in labels:
+            d[n] = int(w)
+    if order is not None:
+        missing = [n for n in order if n not in d]
+        if missing:
+            raise ValueError(f'widths: the traced network has no channels for {missing[:5]}')
+        return Widths(tuple((n, d[n]) for n in order))
+    return Widths(tuple(d.items()))
+
+
+def groups_from_widths(graph: ChannelGraph, widths: Widths, names: Mapping | None = None) -> list:
+    """Per-width-group widths read back from a genotype (coupled names must agree)."""
+    out = []
+    for labels in group_names(graph, names):
+        vals = {widths[n] for n in labels}
+        if len(vals) != 1:
+            raise ValueError(f'widths: the groups {labels} share channels (residual adds) and '
+                             f'must have one width, got {sorted(vals)}')
+        out.append(vals.pop())
+    return out
+
+
+@dataclass
+class ShrinkResult:
+    keep: list  # bool per channel group
+    wg_widths: list  # live width per width group
+    cost: float  # live cost of the shrunk network
+    full_cost: float
+
+
+def shrink(regularizer: MorphNetRegularizer) -> ShrinkResult:
+    """Keep the channel groups whose scale exceeds the threshold.
+
+    Raises:
+        ValueError: the threshold would remove every channel of a layer (named).
+    """
+    g = regularizer.graph
+    with torch.no_grad():
+        alive = regularizer.alive().cpu()
+    keep = [bool(v) for v in alive.tolist()]
+    widths = []
+    for wg in g.width_groups:
+        w = sum(keep[c] for c in wg['cgs'])
+        if w == 0:
+            raise ValueError(f'threshold: {regularizer.threshold} removes every channel of the '
+                             f'layer(s) {wg["bns"][:4]}; lower the threshold or the '
+                             'regularizer strength')
+        widths.append(w)
+    return ShrinkResult(keep, widths, regularizer.model.cost(alive), regularizer.full_cost())
+
+
+def expand(cost_fn, widths: Widths, budget: float, divisor: int = 8, max_multiplier=1024.0,
+           tol: float = 1e-6) -> tuple:
+    """One multiplier for every width so that ``cost_fn(widths.scaled(m, divisor))`` is
+    the largest cost not above ``budget`` (MorphNet's expansion step), by bisection.
+
+    Args:
+        cost_fn (callable): ``Widths -> cost``, non-decreasing in every width.
+        widths (Widths): the shrunk widths.
+        budget (float): the FLOPs or params budget.
+        divisor (int): widths are rounded to multiples of it. Defaults to 8.
+        max_multiplier (float): search bound. Defaults to 1024.
+        tol (float): relative bisection tolerance on the multiplier. Defaults to 1e-6.
+
+    Returns:
+        tuple: ``(multiplier, expanded Widths, cost)``.
+
+    Raises:
+        ValueError: the budget is below the cost of the narrowest net (every width at
+            ``divisor``) or above that of ``max_multiplier``.
+    """
+    if not isinstance(budget, (int, float)) or isinstance(budget, bool) or not budget > 0:
+        raise ValueError(f'budget: a positive number is expected, got {budget!r}')
+    lo = min(divisor / w for w in widths.values) / 2
+    c_lo = cost_fn(widths.scaled(lo, divisor))
+    if c_lo > budget:
+        raise ValueError(f'budget: {budget:.6g} is below {c_lo:.6g}, the cost of the narrowest '
+                         f'network any multiplier gives (every width {divisor}); no multiplier '
+                         'reaches it')
+    hi = 1.0
+    while cost_fn(widths.scaled(hi, divisor)) <= budget:
+        hi *= 2
+        if hi > max_multiplier:
+            raise ValueError(f'budget: {budget:.6g} is above the cost of the network widened '
+                             f'{max_multiplier:g}x; no multiplier up to that reaches it')
+    while hi - lo > tol * hi:
+        mid = (lo + hi) / 2
+        if cost_fn(widths.scaled(mid, divisor)) <= budget:
+            lo = mid
+        else:
+            hi = mid
+    out = widths.scaled(lo, divisor)
+    return lo, out, cost_fn(out)
+
+
+# ---------------------------------------------------------------------------------------
+# checkpoint slicing
+# ---------------------------------------------------------------------------------------
+def channel_order(graph: ChannelGraph, keep_widths: Sequence[int], scores) -> list:
+    """Which channel groups to keep for target widths: in each width group the
+    ``min(width, size)`` groups of highest scale (ties: first), as a bool list."""
+    keep = [True] * graph.num_cg
+    s = [float(v) for v in scores]
+    for wg, w in zip(graph.width_groups, keep_widths):
+        ranked = sorted(wg['cgs'], key=lambda c: (-(s[c] if graph.prunable[c] else math.inf), c))
+        chosen = set(ranked[:w])
+        for c in wg['cgs']:
+            keep[c] = c in chosen
+    return keep
+
+
+def transfer_state_dict(graph: ChannelGraph, state_dict: Mapping, target: Mapping,
+                        keep: Sequence[bool], prefix: str = '', consumer_prefix: str = '') -> dict:
+    """Slice a trained state dict to the kept channels and fit it into ``target``.
+
+    Every conv / linear / BN the graph knows is cut to its kept input and output channels
+    (in their original order); where ``target`` is wider (an expanded net) the kept
+    channels fill its leading slots and the rest keep ``target``'s fresh values. Other
+    entries are copied as they are.
+
+    Args:
+        graph (ChannelGraph): the traced graph of the trained module.
+        state_dict (Mapping): the trained weights (full model keys).
+        target (Mapping): the new model's state dict (shapes and fresh values).
+        keep (Sequence[bool]): per channel group.
+        prefix (str): key prefix of the traced module (``'backbone.'``). Defaults to ''.
+        consumer_prefix (str): key prefix of consumer layers. Defaults to ''.
+
+    Returns:
+        dict: a state dict with ``target``'s keys and shapes.
+    """
+    rules = {}  # key -> (out positions, in positions or None)
+
+    def pos(ids):
+        return [i for i, c in enumerate(graph.cgs(ids)) if keep[c]]
+    for c in graph.convs:
+        p = consumer_prefix if c.consumer else prefix
+        out_p = pos(c.out_ids)
+        in_p = None if c.kind == 'depthwise' else pos(c.in_ids)
+        rules[f'{p}{c.name}.weight'] = (out_p, in_p)
+        rules[f'{p}{c.name}.bias'] = (out_p, None)
+    for name, ids in graph.bns.items():
+        p = pos(ids)
+        for k in ('weight', 'bias', 'running_mean', 'running_var'):
+            rules[f'{prefix}{name}.{k}'] = (p, None)
+    out = {}
+    for key, dst in target.items():
+        if key not in state_dict:
+            raise ValueError(f'state_dict: the trained weights lack {key!r}')
+        src = state_dict[key]
+        if key in rules:
+            o, i = rules[key]
+            src = src[o]
+            if i is not None:
+                src = src[:, i]
+        if tuple(src.shape) == tuple(dst.shape):
+            out[key] = src.clone().to(dst.dtype)
+            continue
+        if src.dim() != dst.dim() or any(a > b for a, b in zip(src.shape, dst.shape)):
+            raise ValueError(f'state_dict: {key!r} of shape {tuple(src.shape)} does not fit '
+                             f'the target shape {tuple(dst.shape)}')
+        new = dst.clone()
+        new[tuple(slice(0, n) for n in src.shape)] = src.to(dst.dtype)
+        out[key] = new
+    return out
+
+
+__all__ = ['RESNET_ARCH', 'resnet_widths', 'read_widths', 'WidthBlock', 'WidthResNet',
+           'ChannelGraph', 'ConvEntry', 'trace_channels', 'add_consumers', 'CostModel',
+           'MorphNetRegularizer', 'resnet_group_names', 'group_names', 'widths_from_groups',
+           'groups_from_widths', 'ShrinkResult', 'shrink', 'expand', 'channel_order',
+           'transfer_state_dict', 'COSTS']
+

@@ -1,0 +1,307 @@
+"""MorphNet: channel grouping, the regularizer, shrink / expand / export, the optimizer
+wrapper in a real (tiny) training run."""
+import os.path as osp
+
+import pytest
+import torch
+import torch.nn as nn
+
+import nas_det  # noqa: F401  (registers modules)
+from nas_det.engine.checkpoint import safe_load
+from nas_det.engine.morphnet import (build_regularizer, check_settings, model_cfg_for,
+                                     morphnet_export)
+from nas_det.models.flops import model_flops
+from nas_det.models.morphnet import (CostModel, MorphNetRegularizer, WidthResNet, expand,
+                                     group_names, resnet_group_names, resnet_widths, shrink,
+                                     trace_channels)
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SMALL = dict(stem_channels=16, base_channels=16)
+
+
+def _small_widths(depth=18):
+    return [list(p) for p in resnet_widths(depth, **SMALL).groups]
+
+
+def test_resnet_widths_and_keys_mirror_mmdet():
+    from mmdet.models.backbones import ResNet
+    for depth in (18, 50):
+        ours, theirs = WidthResNet(depth), ResNet(depth, norm_eval=False)
+        a, b = ours.state_dict(), theirs.state_dict()
+        assert list(a) == list(b)
+        assert all(a[k].shape == b[k].shape for k in a)
+    w = resnet_widths(18)
+    assert w['stem'] == 64 and w['stage4'] == 512 and w['stage3/block2/mid'] == 256
+    assert len(resnet_widths(50).names) == 1 + 4 + 2 * 16
+    with pytest.raises(ValueError, match='widths'):
+        WidthResNet(18, widths=[['stem', 8]])
+    with pytest.raises(ValueError, match='depth'):
+        WidthResNet(19)
+
+
+def test_grouping_of_coupled_channels_on_resnet():
+    from mmdet.models.backbones import ResNet
+    m = ResNet(18, norm_eval=False)
+    g = trace_channels(m, (3, 64, 64))
+    names = resnet_group_names(m)
+    labels = group_names(g, names)
+    # the stem feeds layer1's residual adds without a projection: one group
+    assert ['stage1', 'stem'] in labels
+    assert len(labels) == 12  # 13 genotype names, stem and stage1 coupled
+    cg = {n: g.cgs(ids) for n, ids in g.bns.items()}
+    # residual stream of stage 2: downsample BN and both blocks' last BN, channel by channel
+    assert cg['layer2.0.downsample.1'] == cg['layer2.0.bn2'] == cg['layer2.1.bn2']
+    assert cg['bn1'] == cg['layer1.0.bn2'] == cg['layer1.1.bn2']
+    # mid channels stand alone
+    assert not set(cg['layer2.0.bn1']) & set(cg['layer2.0.bn2'])
+    assert len(set(cg['layer3.1.bn1'])) == 256
+    assert all(g.prunable[c] for c in cg['layer4.1.bn2'])
+    # ResNet-50: the stem has its own width (layer1 has a projection)
+    m50 = WidthResNet(50)
+    g50 = trace_channels(m50, (3, 64, 64))
+    assert len(group_names(g50, resnet_group_names(m50))) == 37
+
+
+def test_grouping_on_shufflenet_depthwise_and_concat():
+    import random
+
+    from nas_det.models.shufflenet import ShuffleNetV2Subnet
+    from nas_det.space.detnas import DetNASSpace
+    m = ShuffleNetV2Subnet(DetNASSpace('300M').sample(random.Random(0)))
+    g = trace_channels(m, (3, 64, 64))
+    convs = {c.name: c for c in g.convs}
+    dw = [c for c in g.convs if c.kind == 'depthwise']
+    assert dw
+    for c in dw:  # a depthwise conv's input and output channels are one
+        assert g.cgs(c.in_ids) == g.cgs(c.out_ids)
+    # a stride-1 unit's output is [even input channels, main branch]: the passed-through
+    # half keeps the groups of the input's even channels
+    blk = 'stages.0.1.choices'
+    op = [n for n in convs if n.startswith(blk)][0].split('.')[4]
+    first = convs[f'{blk}.{op}.main.0.conv']
+    prev_out = [c for c in g.convs if c.name.startswith('stages.0.0.')]
+    assert len(first.in_ids) == 32  # the odd half of 64 channels
+    assert prev_out
+    r = MorphNetRegularizer(m, g)
+    assert r.full_cost() == model_flops(m, torch.zeros(1, 3, 64, 64))['flops']
+    assert MorphNetRegularizer(m, g, 'params').full_cost() == sum(p.numel() for p in m.parameters())
+
+
+def test_penalty_and_cost_by_hand():
+    m = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+                      nn.Conv2d(4, 5, 1, bias=False), nn.BatchNorm2d(5))
+    g = trace_channels(m, (3, 8, 8))
+    with torch.no_grad():
+        m[1].weight.copy_(torch.tensor([1.0, 0.05, -1.0, 1.0]))
+        m[4].weight.fill_(0.5)
+    r = MorphNetRegularizer(m, g, threshold=0.1)
+    assert r.full_cost() == 64 * 9 * 3 * 4 + 64 * 4 * 5
+    penalty, live = r()
+    assert live == 64 * 9 * 3 * 3 + 64 * 3 * 5
+    expected = 64 * 9 * (3 * 3.05) + 64 * (3 * 2.5 + 5 * 3.05)
+    assert penalty.item() == pytest.approx(expected, rel=1e-6)
+    penalty.backward()
+    # d/d gamma of conv1's channel 0: conv1 charges 576 * 3 live inputs, conv2 64 * 5 outputs
+    assert m[1].weight.grad[0].item() == pytest.approx(576 * 3 + 64 * 5)
+    assert m[1].weight.grad[2].item() == pytest.approx(-(576 * 3 + 64 * 5))
+    sized = MorphNetRegularizer(m, g, cost='params')
+    assert sized.full_cost() == sum(p.numel() for p in m.parameters())
+
+
+def test_unsupported_layers_are_named():
+    m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Conv2d(8, 8, 3, groups=2),
+                      nn.BatchNorm2d(8))
+    with pytest.raises(ValueError, match=r"layer 2.*grouped conv"):
+        trace_channels(m, (3, 16, 16))
+    m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.GroupNorm(2, 8))
+    with pytest.raises(ValueError, match=r"layer 1.*GroupNorm"):
+        trace_channels(m, (3, 16, 16))
+
+    class Shuffle(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 1)
+            self.bn = nn.BatchNorm2d(8)
+
+        def forward(self, x):
+            x = self.bn(self.conv(x))
+            n, c, h, w = x.shape
+            return x.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+    with pytest.raises(ValueError, match='layer view.*moves channels'):
+        trace_channels(Shuffle(), (3, 8, 8))
+    with pytest.raises(ValueError, match='morphnet.cost'):
+        check_settings(dict(cost='latency'))
+    with pytest.raises(ValueError, match='morphnet'):
+        check_settings(dict(strenght=1.0))
+
+
+def _classifier(widths):
+    from mmengine.registry import MODELS, init_default_scope
+    init_default_scope('mmpretrain')
+    cfg = dict(type='ImageClassifier',
+               backbone=dict(type='WidthResNet', depth=18, widths=widths, out_indices=(3, )),
+               neck=dict(type='GlobalAveragePooling'),
+               head=dict(type='LinearClsHead', num_classes=10, in_channels=dict(widths)['stage4'],
+                         loss=dict(type='CrossEntropyLoss')))
+    return cfg, MODELS.build(cfg)
+
+
+def _random_gammas(model, seed=0, low=0.3):
+    """Random BN statistics; scales in [0, 1), about ``low`` of them shrunk 10x, and
+    channel 0 of every layer at 0.9 (so no layer dies)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.backbone.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                w = torch.rand(m.num_features, generator=gen)
+                w[torch.rand(m.num_features, generator=gen) < low] *= 0.1
+                w[0] = 0.9
+                m.weight.copy_(w)
+                m.bias.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
+                m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
+                m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+
+
+def test_export_classifier_flops_slicing_and_loading(tmp_path):
+    from mmengine.config import Config
+    from mmengine.registry import MODELS
+    pytest.importorskip('mmpretrain')
+    widths = _small_widths()
+    model_cfg, model = _classifier(widths)
+    _random_gammas(model)
+    model.eval()
+    cfg = Config(dict(model=model_cfg, default_scope='mmpretrain',
+                      optim_wrapper=dict(type='MorphNetOptimWrapper', optimizer=dict(type='SGD', lr=0.1),
+                                         constructor='MorphNetOptimWrapperConstructor')))
+    settings = dict(input_shape=(3, 32, 32), threshold=0.1)
+    for scope in ('backbone', 'detector'):
+        out = morphnet_export(cfg, model, str(tmp_path / scope), settings, budget_scope=scope,
+                              budget_ratio=0.8)
+        assert out['shrunk']['cost'] < out['original']['cost']
+        for key in ('shrunk', 'expanded'):
+            # our analytic table equals FlopAnalyzer (conv + linear) on the exported network
+            assert out[key]['measured_cost'] == out[key]['cost']
+            exported = Config.fromfile(out[key]['config'])
+            assert exported.model.backbone.type == 'WidthResNet'
+            assert exported.optim_wrapper.type == 'OptimWrapper'
+            net = MODELS.build(exported.model)
+            ckpt = safe_load(out[key]['checkpoint'])
+            net.load_state_dict(ckpt['state_dict'], strict=True)
+        assert abs(out['expanded']['measured_rel_error']) < 0.05
+        assert out['expanded']['cost'] <= out['budget']
+    # the shrunk net computes what the original computes with its dropped channels
+    # silenced (scale and shift 0): the slicing keeps the right channels
+    out = morphnet_export(cfg, model, str(tmp_path / 'eq'), settings)
+    reg = build_regularizer(model, settings)
+    g = reg.graph
+    alive = reg.alive().tolist()
+    with torch.no_grad():
+        for name, ids in g.bns.items():
+            bn = model.backbone.get_submodule(name)
+            for j, c in enumerate(g.cgs(ids)):
+                if not alive[c]:
+                    bn.weight[j] = 0
+                    bn.bias[j] = 0
+    shrunk = MODELS.build(Config.fromfile(out['shrunk']['config']).model)
+    shrunk.load_state_dict(safe_load(out['shrunk']['checkpoint'])['state_dict'])
+    shrunk.eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(shrunk(x, mode='tensor'), model(x, mode='tensor'), atol=1e-4)
+
+
+def test_export_retinanet_detector_scope(tmp_path):
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, init_default_scope
+    from nas_det.models.flops import detector_flops
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(osp.join(REPO, 'configs/_base_/models/retinanet_r18_lite_fpn.py'))
+    cfg.model.backbone = dict(type='WidthResNet', depth=18, widths=_small_widths(),
+                              norm_eval=False, init_cfg=None)
+    cfg.model = model_cfg_for(cfg.model, 18, resnet_widths(18, **SMALL))
+    cfg.model.neck.out_channels = 16
+    cfg.model.bbox_head.in_channels = cfg.model.bbox_head.feat_channels = 16
+    cfg.default_scope = 'mmdet'
+    model = MODELS.build(cfg.model)
+    _random_gammas(model, seed=1)
+    model.eval()
+    settings = dict(input_shape=(3, 64, 64), threshold=0.1)
+    full = detector_flops(model, (3, 64, 64))['flops']
+    out = morphnet_export(cfg, model, str(tmp_path), settings, budget=0.9 * full,
+                          budget_scope='detector')
+    assert out['original']['cost'] == full
+    for key in ('shrunk', 'expanded'):
+        assert out[key]['measured_cost'] == out[key]['cost']
+        exported = Config.fromfile(out[key]['config'])
+        net = MODELS.build(exported.model)
+        net.load_state_dict(safe_load(out[key]['checkpoint'])['state_dict'], strict=True)
+        assert exported.model.neck.in_channels == [dict(out[key]['widths']['groups'])[
+            f'stage{i}'] for i in range(1, 5)]
+    assert out['expanded']['cost'] <= out['budget']
+    assert abs(out['expanded']['measured_rel_error']) < 0.05
+
+
+def test_expand_and_shrink_errors():
+    m = WidthResNet(18, widths=_small_widths())
+    g = trace_channels(m, (3, 32, 32))
+    reg = MorphNetRegularizer(m, g)
+    names = resnet_group_names(m)
+    cm = CostModel(g)
+    from nas_det.models.morphnet import groups_from_widths
+
+    def cost(w):
+        return cm.cost_of_widths(groups_from_widths(g, w, names))
+    w = resnet_widths(18, **SMALL)
+    full = cost(w)
+    assert full == reg.full_cost()
+    mult, out, c = expand(cost, w, 2 * full)
+    assert c <= 2 * full and abs(c - 2 * full) / (2 * full) < 0.05 and mult > 1
+    with pytest.raises(ValueError, match='budget.*narrowest'):
+        expand(cost, w, 10.0)
+    with pytest.raises(ValueError, match='budget'):
+        expand(cost, w, -1)
+    with pytest.raises(ValueError, match='budget.*widened'):
+        expand(cost, w, full * 1e9, max_multiplier=4)
+    with torch.no_grad():
+        m.layer2[0].bn1.weight.fill_(0.01)
+    with pytest.raises(ValueError, match=r"threshold.*removes every channel.*layer2\.0\.bn1"):
+        shrink(reg)
+    with pytest.raises(ValueError, match='threshold'):
+        MorphNetRegularizer(m, g, threshold=-1)
+
+
+def test_regularized_training_reduces_live_flops(tmp_path):
+    """A real Runner, the optimizer wrapper from the config, a tiny ResNet on 64 digits."""
+    pytest.importorskip('mmpretrain')
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    data_root = osp.join(REPO, 'data/digits_cls')
+    if not osp.isfile(osp.join(data_root, 'meta/train.txt')):
+        pytest.skip('embedded data not built (python tools/make_data.py all --root data)')
+    cfg = Config.fromfile(osp.join(REPO, 'configs/morphnet/resnet18-width_morphnet_digits-cls.py'))
+    cfg.work_dir = str(tmp_path)
+    cfg.model.backbone.widths = _small_widths()
+    cfg.model.head.in_channels = 128
+    cfg.train_dataloader.dataset.data_root = data_root
+    cfg.train_dataloader.dataset.indices = 64
+    cfg.train_dataloader.batch_size = 16
+    cfg.val_dataloader.dataset.data_root = data_root
+    cfg.val_dataloader.dataset.indices = 20
+    cfg.test_dataloader = cfg.val_dataloader
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=12, val_interval=100)
+    cfg.param_scheduler = []
+    cfg.optim_wrapper.optimizer = dict(type='SGD', lr=0.2, momentum=0.9)
+    cfg.optim_wrapper.morphnet.update(strength_factor=200.0, warmup_iters=0, threshold=0.1)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=12, by_epoch=False)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    cfg.pop('phases')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    hist = runner.message_hub.get_scalar('train/morphnet_flops').data[0]
+    reg = runner.message_hub.get_scalar('train/morphnet_reg').data[0]
+    assert len(hist) == 12
+    assert hist[-1] < hist[0]
+    assert reg[-1] < reg[0]
+    # checkpoint keys stay plain (no wrapper prefix)
+    ckpt = safe_load(osp.join(str(tmp_path), 'iter_12.pth'))
+    assert 'backbone.conv1.weight' in ckpt['state_dict']
