@@ -28,6 +28,7 @@ train_dataloader = dict(batch_size=16, dataset=dict(pipeline=pipeline))
 val_dataloader = dict(dataset=dict(pipeline=pipeline))
 test_dataloader = val_dataloader
 val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
 
 # the child network; its genotype is each candidate's (ProxyTrainEvaluator fills the slot)
 model = dict(
