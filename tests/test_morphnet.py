@@ -305,3 +305,26 @@ def test_regularized_training_reduces_live_flops(tmp_path):
     # checkpoint keys stay plain (no wrapper prefix)
     ckpt = safe_load(osp.join(str(tmp_path), 'iter_12.pth'))
     assert 'backbone.conv1.weight' in ckpt['state_dict']
+
+
+def test_configs_build_and_attach():
+    """Both MorphNet configs parse, build, and their optimizer wrapper traces the model
+    (mmdet's own ResNet in the RetinaNet config)."""
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import MODELS, init_default_scope
+    for name, scope in (('retinanet_r18_morphnet_fpn_digits.py', 'mmdet'),
+                        ('resnet18-width_morphnet_digits-cls.py', 'mmpretrain')):
+        cfg = Config.fromfile(osp.join(REPO, 'configs/morphnet', name))
+        assert cfg.phases == ['train', 'morphnet']
+        init_default_scope(scope)
+        model = MODELS.build(cfg.model)
+        wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+        assert wrapper.regularizer is not None
+        assert wrapper.base_strength == pytest.approx(
+            cfg.optim_wrapper.morphnet.strength_factor / wrapper.initial_cost)
+        if scope == 'mmdet':
+            # FPN lateral convs and the on-input extra conv read the backbone
+            names = [c.name for c in wrapper.regularizer.graph.convs if c.consumer]
+            assert names == [f'neck.lateral_convs.{i}.conv' for i in range(3)] + \
+                ['neck.fpn_convs.3.conv']
