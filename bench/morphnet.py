@@ -97,7 +97,7 @@ def main():
     runner, acc_reg, t_reg = _train(cfg)
     hub = runner.message_hub
     history = {k.split('/', 1)[1]: [float(v) for v in hub.get_scalar(k).data[0]]
-               for k in ('train/loss', 'train/morphnet_flops', 'train/morphnet_reg',
+               for k in ('train/loss', 'train/morphnet_flops', 'train/morphnet_loss',
                          'train/morphnet_strength')}
     out = morphnet_export(cfg, runner.model, osp.join(wd, 'morphnet', 'export'),
                           dict(cfg.optim_wrapper.morphnet), budget_ratio=args.budget_ratio,

@@ -298,7 +298,7 @@ def test_regularized_training_reduces_live_flops(tmp_path):
     runner = Runner.from_cfg(cfg)
     runner.train()
     hist = runner.message_hub.get_scalar('train/morphnet_flops').data[0]
-    reg = runner.message_hub.get_scalar('train/morphnet_reg').data[0]
+    reg = runner.message_hub.get_scalar('train/morphnet_loss').data[0]
     assert len(hist) == 12
     assert hist[-1] < hist[0]
     assert reg[-1] < reg[0]

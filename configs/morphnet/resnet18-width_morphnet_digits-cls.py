@@ -2,7 +2,7 @@
 # stock ResNet-18 widths) on the embedded digits, CPU-sized: 32x32 input, 300 iterations.
 #   python tools/search.py configs/morphnet/resnet18-width_morphnet_digits-cls.py
 # phase 'train': trains with the FLOP-weighted regularizer on the BN scales (logged:
-#   morphnet_flops = live backbone multiply-adds, morphnet_reg, morphnet_strength);
+#   morphnet_flops = live backbone multiply-adds, morphnet_loss, morphnet_strength);
 # phase 'morphnet': shrinks (|gamma| <= 0.1 dropped), expands all widths by one
 #   multiplier back to the original backbone FLOPs, writes shrunk/ and expanded/
 #   (config.py with the widths as data, model.pth sliced to the kept channels),

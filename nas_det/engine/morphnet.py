@@ -13,8 +13,8 @@ checkpoint keys)::
                       strength_factor=1.0, warmup_iters=0, scope='backbone'))
 
 At every step the wrapper adds ``strength * penalty`` to the loss before the backward
-pass and logs ``morphnet_flops`` (or ``morphnet_params``: the live cost), ``morphnet_reg``
-and ``morphnet_strength`` to the message hub (so to the logger and ``scalars.json``).
+pass and logs ``morphnet_flops`` (or ``morphnet_params``: the live cost), ``morphnet_loss``
+(the term added) and ``morphnet_strength`` to the message hub (so to the logger and ``scalars.json``).
 """
 from __future__ import annotations
 
@@ -173,9 +173,10 @@ class MorphNetOptimWrapper(OptimWrapper):
         self._calls += 1
         hub = MessageHub.get_current_instance()
         hub.update_scalar(f'train/morphnet_{self.settings["cost"]}', float(live))
-        hub.update_scalar('train/morphnet_reg', float(penalty.detach()))
+        term = strength * penalty.to(loss.dtype)
+        hub.update_scalar('train/morphnet_loss', float(term.detach()))
         hub.update_scalar('train/morphnet_strength', strength)
-        super().update_params(loss + strength * penalty.to(loss.dtype), step_kwargs, zero_kwargs)
+        super().update_params(loss + term, step_kwargs, zero_kwargs)
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
@@ -304,14 +305,15 @@ def plot_morphnet(history: dict, widths: dict, path: str, cost: str = 'flops',
     loss = history.get('loss', [])
     if loss:
         ax.plot(range(1, len(loss) + 1), loss, color='tab:red', label='task loss')
-    reg, strength = history.get('morphnet_reg', []), history.get('morphnet_strength', [])
-    if reg and strength:
-        ax.plot(range(1, len(reg) + 1), [r * s for r, s in zip(reg, strength)],
-                color='tab:green', label='strength x penalty')
+    term = history.get('morphnet_loss', [])
+    if term:
+        ax.plot(range(1, len(term) + 1), term, color='tab:green',
+                label='MorphNet term (strength x penalty)')
     ax.set_xlabel('iteration')
     ax.set_ylabel('loss')
     ax.set_title('loss')
-    ax.legend(loc='upper right')
+    if loss or term:
+        ax.legend(loc='upper right')
     ax.grid(alpha=0.3)
     ax = axes[2]
     labels = list(widths)
