@@ -7,7 +7,7 @@
 # The strategy is the one switch (train_cfg.strategy); this file uses aging evolution,
 #   cells_search_digits-cls_reinforce.py   the NAS / NASNet REINFORCE controller
 #   cells_search_digits-cls_pnas.py        progressive SMBO (PNAS)
-# change only that. About 20 children of ~10 s on one CPU core:
+# change only that. 20 children of 10-20 s each on one busy CPU core (5-7 minutes):
 #   python tools/search.py configs/cells/cells_search_digits-cls.py
 # writes work_dirs/cells_search_digits-cls/search/{trials.jsonl,search_state.json,
 # best_genotype.json,search_progress.png} and, in export/, best_cells.png (the best normal

@@ -2,7 +2,7 @@
 # NASNet-A cells (any genotype) in the mobile layout at tiny width (N=1, F=16), stages at
 # strides 8, 16, 32 into the CPU-sized FPN / head of retinanet_r18_lite_fpn.py. Trained from
 # scratch; retinanet_nasnet-a-tiny_fpn_digits-from-cls.py starts from the classifier of
-# nasnet-a-tiny_digits-cls.py. 300 iterations of batch 4 (a few CPU minutes).
+# nasnet-a-tiny_digits-cls.py. 300 iterations of batch 4 (~2 s each on 2 busy CPU cores).
 #   python tools/search.py configs/cells/retinanet_nasnet-a-tiny_fpn_digits.py
 # Another genotype changes the stage widths: neck.in_channels must follow the backbone's
 # out_channels (the cell_export phase rewrites them).
