@@ -328,3 +328,15 @@ def test_configs_build_and_attach():
             names = [c.name for c in wrapper.regularizer.graph.convs if c.consumer]
             assert names == [f'neck.lateral_convs.{i}.conv' for i in range(3)] + \
                 ['neck.fpn_convs.3.conv']
+
+
+def test_cell_network_traces():
+    """The tracer follows a NASNet-A cell network (separable convs, factorized
+    reductions, pooling branches, concatenated cell outputs); costs equal FlopAnalyzer's."""
+    from nas_det.models.cells import CellNetBackbone
+    m = CellNetBackbone('nasnet_a', 'cifar', filters=8, cells_per_stage=1)
+    g = trace_channels(m, (3, 32, 32))
+    assert any(c.kind == 'depthwise' for c in g.convs)
+    assert sum(g.prunable) > 0
+    assert MorphNetRegularizer(m, g).full_cost() == \
+        model_flops(m, torch.zeros(1, 3, 32, 32))['flops']

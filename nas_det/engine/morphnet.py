@@ -100,16 +100,30 @@ def find_consumers(model) -> list:
                      f'{type(neck).__name__}, head {type(head).__name__}')
 
 
-def build_regularizer(model, settings: dict) -> MorphNetRegularizer:
-    """Trace ``model.<module>`` and build its regularizer (consumers when scope is
-    ``'detector'``)."""
+def build_regularizer(model, settings: dict, require_consumers: bool | None = None
+                      ) -> MorphNetRegularizer:
+    """Trace ``model.<module>`` and build its regularizer.
+
+    The layers that read the backbone (:func:`find_consumers`) join the graph: their cost
+    counts when ``scope`` is ``'detector'``, and export slices them. A neck or head of
+    another kind is an error when ``require_consumers`` (default: scope ``'detector'``),
+    else left out.
+    """
     s = check_settings(settings)
+    if require_consumers is None:
+        require_consumers = s['scope'] == 'detector'
     try:
         module = model.get_submodule(s['module'])
     except AttributeError:
         raise ValueError(f'morphnet.module: the model has no submodule {s["module"]!r}') from None
     graph = trace_channels(module, s['input_shape'])
-    consumers = find_consumers(model) if s['module'] == 'backbone' else []
+    consumers = []
+    if s['module'] == 'backbone':
+        try:
+            consumers = find_consumers(model)
+        except ValueError:
+            if require_consumers:
+                raise
     if consumers:
         n = len(graph.outputs)
         add_consumers(graph, [(name, mod, idx % n) for name, mod, idx in consumers])
@@ -378,7 +392,9 @@ def morphnet_export(cfg, model, out_dir: str, settings: dict | None = None,
                          f'is expected, got {type(backbone).__name__}')
     names = resnet_group_names(backbone)
     order = resnet_widths(depth).names
-    reg = build_regularizer(model, s)  # consumers counted when budget_scope == 'detector'
+    # consumers (the neck's input convs, a classifier's fc) are sliced whatever the scope;
+    # their cost counts when budget_scope == 'detector'
+    reg = build_regularizer(model, s, require_consumers=True)
     graph = reg.graph
     scores = reg.scores().detach().cpu()
     original = widths_from_groups(graph, [len(wg['cgs']) for wg in graph.width_groups],
