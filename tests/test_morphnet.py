@@ -340,3 +340,22 @@ def test_cell_network_traces():
     assert sum(g.prunable) > 0
     assert MorphNetRegularizer(m, g).full_cost() == \
         model_flops(m, torch.zeros(1, 3, 32, 32))['flops']
+
+
+def test_wrapper_warmup_and_missing_model():
+    from mmengine.logging import MessageHub
+    from nas_det.engine.morphnet import MorphNetOptimWrapper
+    m = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    w = MorphNetOptimWrapper(torch.optim.SGD(m.parameters(), lr=0.1),
+                             morphnet=dict(input_shape=(3, 8, 8), module='', warmup_iters=10))
+    with pytest.raises(RuntimeError, match='constructor'):
+        w.update_params(torch.zeros((), requires_grad=True))
+    w.attach(m)
+    assert w.initial_cost == 36 * 27 * 4
+    hub = MessageHub.get_instance('morphnet_test')
+    hub.update_info('iter', 4)
+    assert w.strength() == pytest.approx(0.5 / w.initial_cost)
+    loss = m(torch.randn(2, 3, 8, 8)).mean()
+    w.update_params(loss)
+    assert hub.get_scalar('train/morphnet_flops').current() == w.initial_cost
+    assert hub.get_scalar('train/morphnet_loss').current() > 0

@@ -173,10 +173,14 @@ class MorphNetOptimWrapper(OptimWrapper):
                   f'{self.base_strength:.4g}', logger='current')
 
     def strength(self) -> float:
-        """The strength at the current step (linear warm-up)."""
+        """The strength at the current step (linear warm-up over the runner's iterations,
+        so a resumed run continues the ramp; counted calls without a runner)."""
         w = self.settings['warmup_iters']
-        ramp = 1.0 if w == 0 else min(1.0, (self._calls + 1) / w)
-        return self.base_strength * ramp
+        if w == 0:
+            return self.base_strength
+        it = MessageHub.get_current_instance().get_info('iter')
+        step = it if isinstance(it, int) else self._calls
+        return self.base_strength * min(1.0, (step + 1) / w)
 
     def update_params(self, loss, step_kwargs=None, zero_kwargs=None) -> None:
         if self.regularizer is None:
