@@ -155,6 +155,8 @@ def cell_export_phase(cfg, ctx: PhaseContext) -> dict:
     (a ``best_genotype.json`` or genotype dict, instead of the search's), ``genotype_key``
     (default ``'model.backbone.genotype'``), ``draw`` (default True: ``best_cells.png``).
     """
+    from mmengine.dist import get_rank
+
     from .cell_plots import plot_cells
     exp = dict(cfg.get('export') or {})
     genotype = exp.get('genotype') or ctx.outputs.get('search', {}).get('best_genotype')
@@ -163,6 +165,8 @@ def cell_export_phase(cfg, ctx: PhaseContext) -> dict:
                          'export.genotype to a best_genotype.json')
     if 'templates' not in exp:
         raise ValueError("phase 'cell_export': export.templates (name -> config path) is missing")
+    if get_rank() != 0:  # one writer; rank 0 records the phase's outputs
+        return {}
     base_dir = osp.dirname(cfg.filename) if getattr(cfg, 'filename', None) else None
     out = export_cell_configs(genotype, exp['templates'], cfg.work_dir,
                               exp.get('genotype_key', 'model.backbone.genotype'), base_dir)
