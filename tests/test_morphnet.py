@@ -171,7 +171,8 @@ def test_export_classifier_flops_slicing_and_loading(tmp_path):
     _random_gammas(model)
     model.eval()
     cfg = Config(dict(model=model_cfg, default_scope='mmpretrain',
-                      optim_wrapper=dict(type='MorphNetOptimWrapper', optimizer=dict(type='SGD', lr=0.1),
+                      optim_wrapper=dict(type='MorphNetOptimWrapper',
+                                         optimizer=dict(type='SGD', lr=0.1),
                                          constructor='MorphNetOptimWrapperConstructor')))
     settings = dict(input_shape=(3, 32, 32), threshold=0.1)
     for scope in ('backbone', 'detector'):

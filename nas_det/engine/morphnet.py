@@ -14,7 +14,8 @@ checkpoint keys)::
 
 At every step the wrapper adds ``strength * penalty`` to the loss before the backward
 pass and logs ``morphnet_flops`` (or ``morphnet_params``: the live cost), ``morphnet_loss``
-(the term added) and ``morphnet_strength`` to the message hub (so to the logger and ``scalars.json``).
+(the term added) and ``morphnet_strength`` to the message hub (so to the logger and
+``scalars.json``).
 """
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 
-from ..models.morphnet import (COSTS, CostModel, MorphNetRegularizer, add_consumers,
-                               channel_order, expand, group_names, groups_from_widths,
+from ..models.morphnet import (COSTS, MorphNetRegularizer, add_consumers,
+                               channel_order, expand, groups_from_widths,
                                resnet_group_names, resnet_widths, shrink, trace_channels,
                                transfer_state_dict, widths_from_groups)
 from ..space.base import bad_value

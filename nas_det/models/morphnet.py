@@ -498,7 +498,6 @@ class _Propagator(torch.fx.Interpreter):
         raise self._unsupported(n, f'module type {type(mod).__name__}')
 
     def _function(self, n, result):
-        g = self.g
         t = n.target
         args = n.args
         is_tensor = isinstance(result, torch.Tensor)
