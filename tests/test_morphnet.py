@@ -360,3 +360,27 @@ def test_wrapper_warmup_and_missing_model():
     w.update_params(loss)
     assert hub.get_scalar('train/morphnet_flops').current() == w.initial_cost
     assert hub.get_scalar('train/morphnet_loss').current() > 0
+
+
+def test_morphnet_phase(tmp_path):
+    """The ``morphnet`` phase exports the checkpoint an earlier phase left."""
+    pytest.importorskip('mmpretrain')
+    from mmengine.config import Config
+    from nas_det.engine.morphnet import morphnet_phase, save_plain
+    from nas_det.engine.phases import PhaseContext
+    cfg = Config.fromfile(osp.join(REPO, 'configs/morphnet/resnet18-width_morphnet_digits-cls.py'))
+    cfg.model.backbone.widths = _small_widths()
+    cfg.model.head.in_channels = 128
+    cfg.work_dir = str(tmp_path / 'morphnet')
+    ctx = PhaseContext(work_dir=str(tmp_path))
+    with pytest.raises(ValueError, match='no earlier phase'):
+        morphnet_phase(cfg, ctx)
+    _, model = _classifier(_small_widths())
+    _random_gammas(model, seed=2)
+    save_plain({'state_dict': model.state_dict()}, str(tmp_path / 'trained.pth'))
+    ctx.outputs['train'] = {'checkpoint': str(tmp_path / 'trained.pth')}
+    out = morphnet_phase(cfg, ctx)
+    assert out['cost_shrunk'] < out['cost_before'] == out['budget']
+    assert -0.05 < out['rel_error'] <= 0  # tiny widths: multiples of 8 are coarse steps
+    for k in ('shrunk_config', 'expanded_config', 'checkpoint', 'plot'):
+        assert osp.isfile(out[k])

@@ -35,7 +35,7 @@ from ..models.morphnet import (COSTS, MorphNetRegularizer, add_consumers,
                                resnet_group_names, resnet_widths, shrink, trace_channels,
                                transfer_state_dict, widths_from_groups)
 from ..space.base import bad_value
-from .phases import PhaseContext, _resolve_load_from, register_phase
+from .phases import PhaseContext, register_phase
 
 SCOPES = ('backbone', 'detector')
 _SETTINGS = dict(input_shape=(3, 224, 224), cost='flops', threshold=0.1, strength=None,
@@ -487,21 +487,28 @@ def build_trained(cfg, checkpoint: str | None):
 @register_phase('morphnet')
 def morphnet_phase(cfg, ctx: PhaseContext) -> dict:
     """Shrink, expand and export the model an earlier phase trained with the MorphNet
-    regularizer (``load_from='previous'``, the default here). Settings: the optimizer
-    wrapper's ``morphnet`` dict, and ``morphnet_export=dict(budget=None, budget_ratio=1.0,
-    budget_scope='backbone', divisor=8)``."""
-    if not cfg.get('load_from'):
-        cfg.load_from = 'previous'
-    _resolve_load_from(cfg, ctx)
+    regularizer: the last checkpoint an earlier phase produced, or
+    ``morphnet_export.checkpoint`` (a file). Settings: the optimizer wrapper's ``morphnet``
+    dict, and ``morphnet_export=dict(budget=None, budget_ratio=1.0,
+    budget_scope='backbone', divisor=8, checkpoint=None)``."""
     ow = cfg.get('optim_wrapper', {}) or {}
     settings = dict(ow.get('morphnet', {}) or {})
     settings.pop('scope', None)
     export = dict(cfg.get('morphnet_export', {}) or {})
-    allowed = ('budget', 'budget_ratio', 'budget_scope', 'divisor')
+    allowed = ('budget', 'budget_ratio', 'budget_scope', 'divisor', 'checkpoint')
     for k in export:
         if k not in allowed:
             raise bad_value('morphnet_export', k, allowed)
-    model, ckpt = build_trained(cfg, cfg.load_from)
+    ckpt_file = export.pop('checkpoint', None)
+    if ckpt_file is None:
+        prev = [o.get('checkpoint') for o in ctx.outputs.values() if o.get('checkpoint')]
+        if not prev:
+            raise ValueError("phase 'morphnet': no earlier phase produced a checkpoint; run "
+                             "'train' first or set morphnet_export.checkpoint")
+        ckpt_file = prev[-1]
+    if not osp.isfile(ckpt_file):
+        raise FileNotFoundError(f'morphnet_export.checkpoint: {ckpt_file} does not exist')
+    model, ckpt = build_trained(cfg, ckpt_file)
     out = morphnet_export(cfg, model, cfg.work_dir, settings, history=history_from_checkpoint(ckpt),
                           **export)
     e = out['expanded']
