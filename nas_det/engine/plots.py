@@ -208,8 +208,13 @@ def plot_pyramid(genotype, path: str, title: str | None = None) -> str:
 
 
 def plot_genotype(genotype, path: str, title: str | None = None) -> str | None:
-    """A diagram of ``genotype`` when its kind has one (NAS-FPN pyramids); else None."""
+    """A diagram of ``genotype`` when its kind has one (NAS-FPN pyramids, cell
+    genotypes); else None."""
+    from ..space.cells import CellGenotype
     from ..space.nasfpn import Pyramid
     if isinstance(genotype, Pyramid):
         return plot_pyramid(genotype, path, title)
+    if isinstance(genotype, CellGenotype):
+        from .cell_plots import plot_cells
+        return plot_cells(genotype, path, title or '')
     return None
