@@ -78,6 +78,8 @@ def main():
     p.add_argument('--budget-ratio', type=float, default=1.0,
                    help="budget = this x the original backbone's FLOPs")
     p.add_argument('--divisor', type=int, default=8)
+    p.add_argument('--mode', choices=('under', 'nearest'), default='under',
+                   help='expanded cost never above the budget, or nearest to it')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--work-dir', default='work_dirs/bench_morphnet')
     args = p.parse_args()
@@ -101,7 +103,8 @@ def main():
                          'train/morphnet_strength')}
     out = morphnet_export(cfg, runner.model, osp.join(wd, 'morphnet', 'export'),
                           dict(cfg.optim_wrapper.morphnet), budget_ratio=args.budget_ratio,
-                          budget_scope='backbone', divisor=args.divisor, history=history)
+                          budget_scope='backbone', divisor=args.divisor, mode=args.mode,
+                          history=history)
     exp_cfg = Config.fromfile(out['expanded']['config'])
     exp_cfg.work_dir = osp.join(wd, 'expanded')
     exp_cfg.train_cfg = cfg.train_cfg

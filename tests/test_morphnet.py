@@ -257,6 +257,11 @@ def test_expand_and_shrink_errors():
     assert full == reg.full_cost()
     mult, out, c = expand(cost, w, 2 * full)
     assert c <= 2 * full and abs(c - 2 * full) / (2 * full) < 0.05 and mult > 1
+    _, _, c_near = expand(cost, w, 1.37 * full, mode='nearest')
+    _, _, c_under = expand(cost, w, 1.37 * full)
+    assert abs(c_near - 1.37 * full) <= abs(c_under - 1.37 * full)
+    with pytest.raises(ValueError, match='mode'):
+        expand(cost, w, full, mode='over')
     with pytest.raises(ValueError, match='budget.*narrowest'):
         expand(cost, w, 10.0)
     with pytest.raises(ValueError, match='budget'):

@@ -56,4 +56,5 @@ optim_wrapper = dict(
                   strength_factor=5.0, warmup_iters=20, scope='backbone'))
 default_hooks = dict(checkpoint=dict(interval=max_iters))
 phases = ['train', 'morphnet']
-morphnet_export = dict(budget=None, budget_ratio=1.0, budget_scope='backbone', divisor=8)
+morphnet_export = dict(budget=None, budget_ratio=1.0, budget_scope='backbone', divisor=8,
+                       mode='under')

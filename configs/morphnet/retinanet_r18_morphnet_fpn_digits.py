@@ -20,4 +20,5 @@ optim_wrapper = dict(
     morphnet=dict(input_shape=(3, 256, 256), cost='flops', threshold=0.1,
                   strength_factor=1.0, warmup_iters=50, scope='detector'))
 phases = ['train', 'morphnet']
-morphnet_export = dict(budget=None, budget_ratio=1.0, budget_scope='detector', divisor=8)
+morphnet_export = dict(budget=None, budget_ratio=1.0, budget_scope='detector', divisor=8,
+                       mode='under')

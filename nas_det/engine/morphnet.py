@@ -358,7 +358,7 @@ def plot_morphnet(history: dict, widths: dict, path: str, cost: str = 'flops',
 
 def morphnet_export(cfg, model, out_dir: str, settings: dict | None = None,
                     budget: float | None = None, budget_ratio: float = 1.0,
-                    budget_scope: str = 'backbone', divisor: int = 8,
+                    budget_scope: str = 'backbone', divisor: int = 8, mode: str = 'under',
                     history: dict | None = None) -> dict:
     """Shrink a trained model with a ResNet backbone, expand it to a budget and export
     both networks (config with the widths as data + sliced checkpoint).
@@ -378,6 +378,8 @@ def morphnet_export(cfg, model, out_dir: str, settings: dict | None = None,
             head count, their constant part measured once with ``FlopAnalyzer``).
             Defaults to ``'backbone'``.
         divisor (int): expanded widths are multiples of it. Defaults to 8.
+        mode (str): ``'under'`` (the expanded cost never exceeds the budget) or
+            ``'nearest'`` (closest, above or below). Defaults to ``'under'``.
         history (dict, optional): per-iteration scalars for the plot. Defaults to None.
 
     Returns:
@@ -418,11 +420,11 @@ def morphnet_export(cfg, model, out_dir: str, settings: dict | None = None,
         if not isinstance(budget_ratio, (int, float)) or not budget_ratio > 0:
             raise ValueError(f'budget_ratio: a positive number is expected, got {budget_ratio!r}')
         budget = budget_ratio * orig_cost
-    mult, expanded, exp_cost = expand(cost_fn, shrunk, budget, divisor)
+    mult, expanded, exp_cost = expand(cost_fn, shrunk, budget, divisor, mode=mode)
     os.makedirs(out_dir, exist_ok=True)
     state = model.state_dict()
     summary = dict(cost=s['cost'], budget_scope=budget_scope, input_shape=list(s['input_shape']),
-                   threshold=s['threshold'], divisor=divisor, budget=float(budget),
+                   threshold=s['threshold'], divisor=divisor, mode=mode, budget=float(budget),
                    original=dict(cost=orig_cost, widths=original.to_dict()),
                    shrunk=dict(cost=cost_fn(shrunk), widths=shrunk.to_dict()),
                    expanded=dict(cost=exp_cost, multiplier=mult, widths=expanded.to_dict()))
@@ -490,12 +492,12 @@ def morphnet_phase(cfg, ctx: PhaseContext) -> dict:
     regularizer: the last checkpoint an earlier phase produced, or
     ``morphnet_export.checkpoint`` (a file). Settings: the optimizer wrapper's ``morphnet``
     dict, and ``morphnet_export=dict(budget=None, budget_ratio=1.0,
-    budget_scope='backbone', divisor=8, checkpoint=None)``."""
+    budget_scope='backbone', divisor=8, mode='under', checkpoint=None)``."""
     ow = cfg.get('optim_wrapper', {}) or {}
     settings = dict(ow.get('morphnet', {}) or {})
     settings.pop('scope', None)
     export = dict(cfg.get('morphnet_export', {}) or {})
-    allowed = ('budget', 'budget_ratio', 'budget_scope', 'divisor', 'checkpoint')
+    allowed = ('budget', 'budget_ratio', 'budget_scope', 'divisor', 'mode', 'checkpoint')
     for k in export:
         if k not in allowed:
             raise bad_value('morphnet_export', k, allowed)

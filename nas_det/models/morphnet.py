@@ -952,10 +952,15 @@ def shrink(regularizer: MorphNetRegularizer) -> ShrinkResult:
     return ShrinkResult(keep, widths, regularizer.model.cost(alive), regularizer.full_cost())
 
 
+EXPAND_MODES = ('under', 'nearest')
+
+
 def expand(cost_fn, widths: Widths, budget: float, divisor: int = 8, max_multiplier=1024.0,
-           tol: float = 1e-6) -> tuple:
+           tol: float = 1e-6, mode: str = 'under') -> tuple:
     """One multiplier for every width so that ``cost_fn(widths.scaled(m, divisor))`` is
-    the largest cost not above ``budget`` (MorphNet's expansion step), by bisection.
+    the largest cost not above ``budget`` (MorphNet's expansion step), by bisection; with
+    ``mode='nearest'`` the cost closest to the budget, above or below (rounding widths
+    to multiples of ``divisor`` makes the cost a step function of the multiplier).
 
     Args:
         cost_fn (callable): ``Widths -> cost``, non-decreasing in every width.
@@ -964,6 +969,8 @@ def expand(cost_fn, widths: Widths, budget: float, divisor: int = 8, max_multipl
         divisor (int): widths are rounded to multiples of it. Defaults to 8.
         max_multiplier (float): search bound. Defaults to 1024.
         tol (float): relative bisection tolerance on the multiplier. Defaults to 1e-6.
+        mode (str): ``'under'`` (never above the budget) or ``'nearest'``.
+            Defaults to ``'under'``.
 
     Returns:
         tuple: ``(multiplier, expanded Widths, cost)``.
@@ -974,6 +981,8 @@ def expand(cost_fn, widths: Widths, budget: float, divisor: int = 8, max_multipl
     """
     if not isinstance(budget, (int, float)) or isinstance(budget, bool) or not budget > 0:
         raise ValueError(f'budget: a positive number is expected, got {budget!r}')
+    if mode not in EXPAND_MODES:
+        raise bad_value('mode', mode, EXPAND_MODES)
     lo = min(divisor / w for w in widths.values) / 2
     c_lo = cost_fn(widths.scaled(lo, divisor))
     if c_lo > budget:
@@ -993,7 +1002,13 @@ def expand(cost_fn, widths: Widths, budget: float, divisor: int = 8, max_multipl
         else:
             hi = mid
     out = widths.scaled(lo, divisor)
-    return lo, out, cost_fn(out)
+    cost = cost_fn(out)
+    if mode == 'nearest':
+        over = widths.scaled(hi, divisor)
+        c_over = cost_fn(over)
+        if c_over - budget < budget - cost:
+            return hi, over, c_over
+    return lo, out, cost
 
 
 # ---------------------------------------------------------------------------------------
@@ -1071,6 +1086,6 @@ def transfer_state_dict(graph: ChannelGraph, state_dict: Mapping, target: Mappin
 __all__ = ['RESNET_ARCH', 'resnet_widths', 'read_widths', 'WidthBlock', 'WidthResNet',
            'ChannelGraph', 'ConvEntry', 'trace_channels', 'add_consumers', 'CostModel',
            'MorphNetRegularizer', 'resnet_group_names', 'group_names', 'widths_from_groups',
-           'groups_from_widths', 'ShrinkResult', 'shrink', 'expand', 'channel_order',
-           'transfer_state_dict', 'COSTS']
+           'groups_from_widths', 'ShrinkResult', 'shrink', 'expand', 'EXPAND_MODES',
+           'channel_order', 'transfer_state_dict', 'COSTS']
 
