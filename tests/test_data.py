@@ -162,11 +162,40 @@ def test_skip_force_and_stale_files(tmp_path):
     (dict(img_size=(320, 256)), 'img_size'), (dict(img_size=16), 'img_size'),
     (dict(scale_range=(2, 64)), 'scale_range'), (dict(scale_range=(8, 300)), 'scale_range'),
     (dict(num_objects=(0, 3)), 'num_objects'), (dict(max_overlap=1.5), 'max_overlap'),
+    (dict(clutter='no'), 'clutter'),
 ])
 def test_detection_bad_input(tmp_path, kwargs, field):
     with pytest.raises(ValueError, match=field):
         make_detection_set(tmp_path / 'x', **kwargs)
     assert not (tmp_path / 'x').exists()
+
+
+def test_clean_variant_same_digits_plain_background(tmp_path, det_sets):
+    """``clutter=False``: the same kind of annotated digits, no distractors, a smooth
+    background (far less high-frequency energy off the digits), recorded in the params."""
+    import numpy as np
+    from PIL import Image
+    out = tmp_path / 'clean'
+    info = make_detection_set(out, seed=0, clutter=False, **DET)
+    assert info['params']['clutter'] is False
+    assert 'clutter' not in det_sets['a'][1]['params']  # default sets keep their files
+    clean, busy = load_coco(out, 'val'), load_coco(det_sets['a'][0], 'val')
+    assert len(clean['annotations']) > 0
+    assert {a['category_id'] for a in clean['annotations']} <= set(range(1, 11))
+
+    def background_roughness(root, coco):
+        vals = []
+        for img in coco['images']:
+            a = np.asarray(Image.open(root / 'val' / img['file_name']).convert('L'), np.float32)
+            mask = np.ones(a.shape, bool)
+            for ann in coco['annotations']:
+                if ann['image_id'] == img['id']:
+                    x, y, w, h = (int(v) for v in ann['bbox'])
+                    mask[max(y - 2, 0):y + h + 2, max(x - 2, 0):x + w + 2] = False
+            lap = np.abs(4 * a[1:-1, 1:-1] - a[:-2, 1:-1] - a[2:, 1:-1] - a[1:-1, :-2] - a[1:-1, 2:])
+            vals.append(lap[mask[1:-1, 1:-1]].mean())
+        return float(np.mean(vals))
+    assert background_roughness(out, clean) < 0.8 * background_roughness(det_sets['a'][0], busy)
 
 
 def test_classification_bad_input(tmp_path):

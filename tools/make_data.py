@@ -63,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, 
                      help='digits per image (default 2 8)')
     det.add_argument('--max-overlap', type=float, default=0.2,
                      help='max intersection over the smaller box (default 0.2)')
+    det.add_argument('--no-clutter', action='store_true',
+                     help='plain backgrounds, no distractor strokes or digit fragments')
 
     cls = sub.add_parser('cls', parents=[common], help='classification set (mmpretrain)')
     cls.add_argument('--out', default='data/digits_cls', help='output directory')
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> None:
             kwargs = {} if args.kind == 'all' else dict(
                 num_train=args.train, num_val=args.val, scale_range=tuple(args.scale),
                 img_size=args.size[0] if len(args.size) == 1 else tuple(args.size),
-                num_objects=tuple(args.objects), max_overlap=args.max_overlap)
+                num_objects=tuple(args.objects), max_overlap=args.max_overlap,
+                clutter=not args.no_clutter)
             print(report('det', gen.make_detection_set(out, seed=args.seed, force=args.force,
                                                        **kwargs)), flush=True)
         if args.kind in ('cls', 'all'):

@@ -289,7 +289,8 @@ def render_detection_image(rng: np.random.Generator, pool: np.ndarray,
                            img_size: tuple[int, int] = (256, 320),
                            scale_range: tuple[int, int] = (8, 128),
                            num_objects: tuple[int, int] = (2, 8),
-                           max_overlap: float = 0.2) -> tuple[Image.Image, list[dict]]:
+                           max_overlap: float = 0.2,
+                           clutter: bool = True) -> tuple[Image.Image, list[dict]]:
     """Compose one cluttered detection image from digits of ``pool``.
 
     Args:
@@ -304,6 +305,9 @@ def render_detection_image(rng: np.random.Generator, pool: np.ndarray,
         max_overlap (float): largest allowed intersection over the smaller box's area
             between two digits; a placement over it is retried, then dropped.
             Defaults to 0.2.
+        clutter (bool): textured background, distractor strokes and digit fragments;
+            False gives a plain gradient background and only the digits (an easier
+            set, for demos that must learn something in minutes). Defaults to True.
 
     Returns:
         tuple: the RGB image and a list of ``{'bbox': [x, y, w, h], 'label': int,
@@ -311,9 +315,13 @@ def render_detection_image(rng: np.random.Generator, pool: np.ndarray,
     """
     images, labels = load_mnist()
     w, h = (int(rng.integers(img_size[0], img_size[1] + 1)) for _ in range(2))
-    canvas = _background(rng, h, w, max_cells=12)
-    _strokes(rng, canvas, int(rng.integers(2, 9)), max_len=0.5 * min(h, w), width=(1.0, 10.0))
-    _fragments(rng, canvas, int(rng.integers(1, 5)), images, pool, size=scale_range)
+    if clutter:
+        canvas = _background(rng, h, w, max_cells=12)
+        _strokes(rng, canvas, int(rng.integers(2, 9)), max_len=0.5 * min(h, w),
+                 width=(1.0, 10.0))
+        _fragments(rng, canvas, int(rng.integers(1, 5)), images, pool, size=scale_range)
+    else:
+        canvas = _background(rng, h, w, max_cells=2)
     count = int(rng.integers(num_objects[0], num_objects[1] + 1))
     sizes = np.exp(rng.uniform(math.log(scale_range[0]), math.log(scale_range[1]), count))
     objects: list[dict] = []
@@ -427,7 +435,8 @@ def make_detection_set(out: str | Path, num_train: int = 400, num_val: int = 100
                        img_size: int | tuple[int, int] = (256, 320),
                        scale_range: tuple[int, int] = (8, 128),
                        num_objects: tuple[int, int] = (2, 8), max_overlap: float = 0.2,
-                       jpeg_quality: int = 90, force: bool = False) -> dict:
+                       jpeg_quality: int = 90, clutter: bool = True,
+                       force: bool = False) -> dict:
     """Write the digit detection set in COCO format (skipped when already up to date).
 
     Layout: ``out/annotations/instances_{train,val}.json``, ``out/{train,val}/NNNNNN.jpg``,
@@ -451,6 +460,8 @@ def make_detection_set(out: str | Path, num_train: int = 400, num_val: int = 100
         max_overlap (float): largest intersection over the smaller box's area between
             two digits (an upper bound of their IoU), in [0, 1]. Defaults to 0.2.
         jpeg_quality (int): JPEG quality, in [50, 100], 4:4:4 chroma. Defaults to 90.
+        clutter (bool): textured backgrounds and unannotated distractors (see
+            :func:`render_detection_image`). Defaults to True.
         force (bool): regenerate even when ``out`` is up to date. Defaults to False.
 
     Returns:
@@ -463,6 +474,8 @@ def make_detection_set(out: str | Path, num_train: int = 400, num_val: int = 100
     if isinstance(max_overlap, bool) or not isinstance(max_overlap, (int, float)) \
             or not 0 <= max_overlap <= 1:
         raise _bad('max_overlap', max_overlap, 'a number in [0, 1]')
+    if not isinstance(clutter, bool):
+        raise _bad('clutter', clutter, 'True or False')
     params = {
         'num_train': _check_int('num_train', num_train, 1),
         'num_val': _check_int('num_val', num_val, 1),
@@ -473,6 +486,8 @@ def make_detection_set(out: str | Path, num_train: int = 400, num_val: int = 100
         'max_overlap': float(max_overlap),
         'jpeg_quality': _check_int('jpeg_quality', jpeg_quality, 50, 100),
     }
+    if not clutter:  # only recorded when off: the default set's files stay as they were
+        params['clutter'] = False
     out = Path(out)
     meta = {'generator': 'nas_det.data.digits.make_detection_set',
             'version': GENERATOR_VERSION, 'params': params}
@@ -493,7 +508,7 @@ def make_detection_set(out: str | Path, num_train: int = 400, num_val: int = 100
             rng = np.random.default_rng([params['seed'], 0, code, i])
             img, objects = render_detection_image(
                 rng, pools[split], size, tuple(params['scale_range']),
-                tuple(params['num_objects']), params['max_overlap'])
+                tuple(params['num_objects']), params['max_overlap'], clutter)
             name = f'{i:06d}.jpg'
             img.save(out / split / name, quality=params['jpeg_quality'], subsampling=0)
             images.append({'id': i + 1, 'file_name': name,
