@@ -8,7 +8,7 @@ import torch.nn as nn
 
 import nas_det  # noqa: F401  (registers modules)
 from nas_det.engine.checkpoint import safe_load
-from nas_det.engine.morphnet import (build_regularizer, check_settings, model_cfg_for,
+from nas_det.engine.morphnet import (build_regularizer, check_settings,
                                      morphnet_export)
 from nas_det.models.flops import model_flops
 from nas_det.models.morphnet import (CostModel, MorphNetRegularizer, WidthResNet, expand,
@@ -217,9 +217,9 @@ def test_export_retinanet_detector_scope(tmp_path):
     from nas_det.models.flops import detector_flops
     init_default_scope('mmdet')
     cfg = Config.fromfile(osp.join(REPO, 'configs/_base_/models/retinanet_r18_lite_fpn.py'))
-    cfg.model.backbone = dict(type='WidthResNet', depth=18, widths=_small_widths(),
-                              norm_eval=False, init_cfg=None)
-    cfg.model = model_cfg_for(cfg.model, 18, resnet_widths(18, **SMALL))
+    # mmdet's own ResNet (at 1/4 width) is trained; export builds WidthResNets
+    cfg.model.backbone.update(base_channels=16, stem_channels=16)
+    cfg.model.neck.in_channels = [16, 32, 64, 128]
     cfg.model.neck.out_channels = 16
     cfg.model.bbox_head.in_channels = cfg.model.bbox_head.feat_channels = 16
     cfg.default_scope = 'mmdet'
@@ -231,9 +231,11 @@ def test_export_retinanet_detector_scope(tmp_path):
     out = morphnet_export(cfg, model, str(tmp_path), settings, budget=0.9 * full,
                           budget_scope='detector')
     assert out['original']['cost'] == full
+    assert type(model.backbone).__name__ == 'ResNet'
     for key in ('shrunk', 'expanded'):
         assert out[key]['measured_cost'] == out[key]['cost']
         exported = Config.fromfile(out[key]['config'])
+        assert exported.model.backbone.type == 'WidthResNet'
         net = MODELS.build(exported.model)
         net.load_state_dict(safe_load(out[key]['checkpoint'])['state_dict'], strict=True)
         assert exported.model.neck.in_channels == [dict(out[key]['widths']['groups'])[

@@ -397,6 +397,13 @@ def morphnet_export(cfg, model, out_dir: str, settings: dict | None = None,
                                                                                 152):
         raise ValueError(f'model.backbone: export builds a WidthResNet, so a ResNet backbone '
                          f'is expected, got {type(backbone).__name__}')
+    for attr, ok in (('style', 'pytorch'), ('num_stages', 4), ('avg_down', False)):
+        if getattr(backbone, attr, ok) != ok:
+            raise ValueError(f'model.backbone.{attr}: WidthResNet builds {attr}={ok!r} only, '
+                             f'got {getattr(backbone, attr)!r}')
+    if any(d != 1 for d in getattr(backbone, 'dilations', (1, ))):
+        raise ValueError(f'model.backbone.dilations: WidthResNet has no dilation, got '
+                         f'{backbone.dilations!r}')
     names = resnet_group_names(backbone)
     order = resnet_widths(depth).names
     # consumers (the neck's input convs, a classifier's fc) are sliced whatever the scope;
