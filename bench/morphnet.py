@@ -73,7 +73,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument('--iters', type=int, default=200)
     p.add_argument('--width', type=float, default=0.5, help='ResNet-18 width multiplier')
-    p.add_argument('--strength-factor', type=float, default=5.0)
+    p.add_argument('--strength-factor', type=float, default=None,
+                   help='strength x initial cost; default 5 x 200 / iters (the penalty '
+                   'moves a scale by about the same total over the run)')
     p.add_argument('--threshold', type=float, default=0.1)
     p.add_argument('--budget-ratio', type=float, default=1.0,
                    help="budget = this x the original backbone's FLOPs")
@@ -85,6 +87,8 @@ def main():
     args = p.parse_args()
     if args.iters < 10:
         p.error('--iters: at least 10')
+    if args.strength_factor is None:
+        args.strength_factor = 5.0 * 200 / args.iters
     import torch
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
     from mmengine.config import Config
