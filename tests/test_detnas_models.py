@@ -304,6 +304,10 @@ def test_retinanet_with_supernet_backbone():
     cost = detector_flops(model, (3, 64, 64))
     assert cost['backbone_flops'] == backbone_cost('300M', path, (3, 64, 64), 0.5)['flops']
     assert cost['flops'] > cost['backbone_flops']
+    assert not any(m.training for m in model.modules())  # counting keeps the eval mode
+    model.train()
+    detector_flops(model, (3, 64, 64))
+    assert all(m.training for m in model.modules())  # ... and the train mode
 
 
 def test_published_detnas_paths_meet_their_flops_budgets():

@@ -183,7 +183,9 @@ def model_flops(model: nn.Module, inputs, submodules: Sequence[str] = ()) -> dic
     """
     from mmengine.analysis import FlopAnalyzer
 
-    was_training = model.training
+    # every module's own mode, restored one by one: a wrapper's flag (e.g. a fresh
+    # module around a detector in eval mode) must not spread to what it wraps
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
         with torch.no_grad():
@@ -192,7 +194,8 @@ def model_flops(model: nn.Module, inputs, submodules: Sequence[str] = ()) -> dic
             by_op = dict(analyzer.by_operator())
             by_module = analyzer.by_module_and_operator() if submodules else {}
     finally:
-        model.train(was_training)
+        for m, mode in modes:
+            m.training = mode
     return dict(flops=_counted(by_op), by_operator=by_op,
                 params=sum(p.numel() for p in model.parameters()),
                 by_module={name: _counted(by_module.get(name, {})) for name in submodules})
