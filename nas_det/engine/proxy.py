@@ -155,9 +155,12 @@ class ProxyTrainEvaluator:
             raise ValueError(f'evaluator.child: unknown keys {unknown}; allowed keys: '
                              f'{list(CHILD_KEYS)}')
         cfg = runner.cfg
-        from mmengine.registry import DefaultScope, init_default_scope
-        if DefaultScope.get_current_instance() is None and cfg.get('default_scope'):
-            init_default_scope(cfg.default_scope)  # a Runner has done it already
+        from mmengine.registry import init_default_scope
+        if cfg.get('default_scope'):
+            # the children are built in the config's scope (a Runner of this config has
+            # set it already; another scope left current, e.g. mmpretrain's by a
+            # classifier built earlier in the process, would not find mmdet's datasets)
+            init_default_scope(cfg.default_scope)
         self.child = {}
         for k in CHILD_KEYS:
             v = child.get(k, cfg.get(k))
