@@ -74,8 +74,9 @@ def search_config(name, data_root, work_dir, max_trials=4, num_blocks=2, plot=Tr
         'train_cfg.evaluator.val_batch_size': 20,
         'default_hooks.logger.interval': 1000,
     })
+    preset = cfg.train_cfg.strategy  # the one switch: a name among cfg.strategies
     for k, v in strategy.items():
-        cfg.train_cfg.strategy[k] = v
+        cfg.strategies[preset][k] = v
     cfg.phases = ['search']
     cfg.work_dir = work_dir
     return cfg
@@ -318,14 +319,37 @@ def test_cell_configs_parse_build_and_stay_offline(path):
 
 def test_search_configs_differ_only_in_the_strategy():
     from mmengine.config import Config
+    from nas_det.engine.search_loop import resolve_strategy
     dicts = {k: Config.fromfile(osp.join(CELLS, f))._cfg_dict.to_dict()
              for k, (f, _) in STRATEGIES.items()}
-    types = {k: d['train_cfg'].pop('strategy')['type'] for k, d in dicts.items()}
+    types = {k: resolve_strategy(d['train_cfg'].pop('strategy'), d['strategies'])['type']
+             for k, d in dicts.items()}
     assert types == {'aging_evolution': 'RegularizedEvolution',
                      'reinforce': 'ReinforceController', 'pnas': 'ProgressiveSMBO'}
     base = dicts.pop('aging_evolution')
     for d in dicts.values():
         assert d == base
+
+
+def test_one_key_switches_the_strategy(tmp_path):
+    """`--cfg-options train_cfg.strategy=pnas` on the base config gives the PNAS search;
+    a name that is not a preset is refused with the allowed ones."""
+    from mmengine.config import Config
+    from nas_det.engine.search_loop import SearchLoop
+    from types import SimpleNamespace
+    cfg = Config.fromfile(SEARCH)
+    cfg.merge_from_dict({'train_cfg.strategy': 'pnas'})
+    kw = {k: v for k, v in cfg.train_cfg.items() if k != 'type'}
+    loop = SearchLoop(SimpleNamespace(cfg=cfg), None, **kw)
+    assert loop.strategy_cfg == dict(cfg.strategies.pnas)
+    assert loop.strategy_cfg['type'] == 'ProgressiveSMBO'
+    kw['strategy'] = 'darts'
+    with pytest.raises(ValueError, match=r"train_cfg.strategy: 'darts'.*\['evolution', "
+                                         r"'pnas', 'reinforce'\]"):
+        SearchLoop(SimpleNamespace(cfg=cfg), None, **kw)
+    kw['strategy'] = dict(population=3)
+    with pytest.raises(ValueError, match='train_cfg.strategy: a dict with a `type`'):
+        SearchLoop(SimpleNamespace(cfg=cfg), None, **kw)
 
 
 def test_paper_layout_sizes_of_the_configs():

@@ -4,10 +4,12 @@
 # the unused states are concatenated). Every candidate is a child network (the model
 # below: CIFAR layout, N=1 cell per stage, F=8) trained briefly on the digits at 16x16
 # by ProxyTrainEvaluator; its validation accuracy is the reward.
-# The strategy is the one switch (train_cfg.strategy); this file uses aging evolution,
-#   cells_search_digits-cls_reinforce.py   the NAS / NASNet REINFORCE controller
-#   cells_search_digits-cls_pnas.py        progressive SMBO (PNAS)
-# change only that. 20 children of 10-20 s each on one busy CPU core (5-7 minutes):
+# The strategy is the one switch, train_cfg.strategy, naming one of `strategies` below:
+#   'evolution' (aging evolution, the default here), 'reinforce' (the NAS / NASNet
+#   REINFORCE controller), 'pnas' (progressive SMBO), e.g.
+#   python tools/search.py configs/cells/cells_search_digits-cls.py \
+#       --cfg-options train_cfg.strategy=pnas
+# (cells_search_digits-cls_reinforce.py and _pnas.py are this file with the switch set). 20 children of 10-20 s each on one busy CPU core (5-7 minutes):
 #   python tools/search.py configs/cells/cells_search_digits-cls.py
 # writes work_dirs/cells_search_digits-cls/search/{trials.jsonl,search_state.json,
 # best_genotype.json,search_progress.png} and, in export/, best_cells.png (the best normal
@@ -46,10 +48,19 @@ optim_wrapper = dict(
 
 search_space = dict(type='CellSpace', num_blocks=5, ops='nasnet', combine=['add'],
                     cells=['normal', 'reduce'], concat='unused')
+strategies = dict(
+    evolution=dict(type='RegularizedEvolution', population=8, sample_size=3),
+    # an LSTM emits the five decisions per block, normal cell then reduction cell; policy
+    # gradient with a moving-average baseline
+    reinforce=dict(type='ReinforceController', batch_size=5, lr=0.01, entropy_weight=1e-4),
+    # cells grow one block at a time; an LSTM surrogate ranks the expansions and the top
+    # `beam` are trained: 5 blocks x beam 4 = 20 children
+    pnas=dict(type='ProgressiveSMBO', beam=4, surrogate='lstm', epochs=30,
+              max_candidates=500))
 train_cfg = dict(
     type='SearchLoop',
     search_space=search_space,
-    strategy=dict(type='RegularizedEvolution', population=8, sample_size=3),
+    strategy='evolution',
     evaluator=dict(
         type='ProxyTrainEvaluator',
         genotype_key='model.backbone.genotype',

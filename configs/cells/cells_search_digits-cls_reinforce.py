@@ -3,5 +3,4 @@
 # gradient with a moving-average baseline): only the strategy differs.
 #   python tools/search.py configs/cells/cells_search_digits-cls_reinforce.py
 _base_ = './cells_search_digits-cls.py'
-train_cfg = dict(strategy=dict(_delete_=True, type='ReinforceController', batch_size=5,
-                               lr=0.01, entropy_weight=1e-4))
+train_cfg = dict(strategy='reinforce')  # a preset of the base's `strategies`

@@ -84,6 +84,22 @@ class CostModel:
         return self._cache[key]
 
 
+def resolve_strategy(strategy, presets) -> dict:
+    """The strategy config ``strategy`` names: itself when a dict, else the preset of that
+    name in ``presets`` (the config's ``strategies``)."""
+    if isinstance(strategy, str):
+        presets = dict(presets or {})
+        if strategy not in presets:
+            raise ValueError(f"train_cfg.strategy: {strategy!r} is not a preset of the "
+                             f"config's `strategies`; allowed values: {sorted(presets)} "
+                             f"(or a dict with a strategy `type`)")
+        strategy = presets[strategy]
+    if not isinstance(strategy, dict) or 'type' not in strategy:
+        raise ValueError(f'train_cfg.strategy: a dict with a `type` or a preset name is '
+                         f'expected, got {strategy!r}')
+    return dict(strategy)
+
+
 @LOOPS.register_module()
 class SearchLoop(BaseLoop):
     """Search a space with a strategy and an evaluator.
@@ -99,7 +115,10 @@ class SearchLoop(BaseLoop):
         runner (Runner): the runner.
         dataloader: the training dataloader config or object (given by the Runner; the
             evaluator builds its own non-distributed loaders).
-        strategy (dict): strategy config, e.g. ``dict(type='GeneticAlgorithm', ...)``.
+        strategy (dict | str): strategy config, e.g. ``dict(type='GeneticAlgorithm',
+            ...)``, or the name of one of the config's ``strategies`` presets (a dict of
+            name to strategy config), so one key switches between them:
+            ``--cfg-options train_cfg.strategy=pnas``.
         evaluator (dict): evaluator config, e.g. ``dict(type='SupernetEvaluator', ...)``.
         search_space (dict, optional): space config; defaults to the searchable module's
             own ``search_space``. Required when the model has no searchable module.
@@ -127,7 +146,7 @@ class SearchLoop(BaseLoop):
                  compare_tolerance: float = 0.1, plot: bool = True, resume: bool = False):
         self._runner = runner
         self.dataloader = dataloader  # kept lazy: not built
-        self.strategy_cfg = strategy
+        self.strategy_cfg = resolve_strategy(strategy, runner.cfg.get('strategies'))
         self.evaluator_cfg = evaluator
         self.space_cfg = search_space
         self.max_trials = max_trials
