@@ -253,3 +253,46 @@ def test_cost_model_of_a_supernet_neck():
     with pytest.raises(ValueError, match='cost_input_shape'):
         CostModel(neck, (3, 224, 224), 'model.neck')(g)
 
+
+
+@pytest.mark.slow
+def test_one_shot_pipeline_trains_searches_and_exports(tiny_det_data, tmp_path):
+    """The one-shot config end to end at test size: supernet neck trained with a random
+    pyramid per iteration, GA search on it (BN re-estimated per pyramid), the best pyramid
+    exported into the R-50 COCO config."""
+    from mmengine.config import Config
+
+    from nas_det.space.nasfpn import NASFPNSpace
+    from conftest import run_tool
+    from nas_det.space import genotype_from_dict
+    base = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_search-oneshot_digits.py')
+    cfg = tmp_path / 'oneshot_tiny.py'
+    cfg.write_text(
+        f"_base_ = {base!r}\n"
+        "max_iters = 3\n"
+        "train_cfg = dict(max_iters=max_iters, val_interval=max_iters)\n"
+        "param_scheduler = []\n"
+        "search_cfg = dict(type='SearchLoop', strategy=dict(type='GeneticAlgorithm',\n"
+        "    population=3, top_k=2, num_mutation=1, mutation_prob=0.5, num_crossover=1,\n"
+        "    generations=2), evaluator=dict(type='SupernetEvaluator', bn_batches=1,\n"
+        "    num_val_images=2),\n"
+        "    cost_input_shape=[(32, 64, 64), (64, 32, 32), (128, 16, 16), (256, 8, 8)])\n"
+        "phases = [dict(type='train'), dict(type='search', load_from='previous',\n"
+        "          train_cfg=dict(_delete_=True, **search_cfg)), _base_.phases[2]]\n")
+    wd = tmp_path / 'run'
+    data = tiny_det_data
+    out = run_tool(['tools/search.py', str(cfg), '--work-dir', str(wd), '--cfg-options',
+                    f'train_dataloader.dataset.data_root={data}/',
+                    f'val_dataloader.dataset.data_root={data}/',
+                    f'val_evaluator.ann_file={data}/annotations/instances_val.json',
+                    'train_dataloader.batch_size=2', 'val_dataloader.batch_size=2'])
+    assert 'search.best' in out
+    trials = _trials(str(wd / 'search'))
+    assert len(trials) >= 3 and all(t['cost']['flops'] > 0 for t in trials)
+    best = json.load(open(wd / 'search' / 'best_genotype.json'))
+    g = NASFPNSpace(7).validate(genotype_from_dict(best['genotype']))
+    exported = [f for f in os.listdir(wd / 'export_genotype') if f.endswith('.py')]
+    assert exported
+    written = Config.fromfile(str(wd / 'export_genotype' / exported[0]))
+    assert written.model.neck.genotype == g.to_dict()
+    assert written.model.neck.type == 'NASFPNNeck'
