@@ -113,13 +113,16 @@ def make_batch(cfg, batch_size: int, seed: int = 0) -> list:
     return pseudo_collate([dataset[i] for i in idx])
 
 
-def build(cfg, torch, genotype=None):
-    """The detector of ``cfg`` (its backbone a subnet on ``genotype`` if given) and SGD."""
+def build(cfg, torch, genotype=None, channels_last=False):
+    """The detector of ``cfg`` (its backbone a subnet on ``genotype`` if given, in NHWC
+    layout with ``channels_last``) and SGD."""
     import copy
     from mmengine.registry import MODELS
     mcfg = copy.deepcopy(cfg.model)
     if genotype is not None:
         mcfg.backbone = dict(mcfg.backbone, type='ShuffleNetV2Subnet', genotype=genotype.to_dict())
+    if channels_last:
+        mcfg.backbone = dict(mcfg.backbone, channels_last=True)
     model = MODELS.build(mcfg)
     model.init_weights()
     model.train()
@@ -228,8 +231,31 @@ def measure_steps(args, torch) -> dict:
         t_sup.append(ts), t_sub.append(tb)
         print(f'[steps] pair {r + 1}/{args.repeats} path {i}: supernet {ts:.3f} s, subnet '
               f'{tb:.3f} s, ratio {ts / tb:.3f}', flush=True)
+    # 3. the backbone's channels_last option: the same supernet weights in NHWC layout
+    t_nchw, t_nhwc = [], []
+    if args.layout_pairs:
+        nhwc, nopt = build(cfg, torch, channels_last=True)
+        nhwc.load_state_dict(supernet.state_dict())
+
+        def nhwc_step(path):
+            nhwc.backbone.set_choices(path)
+            losses.append(train_step(nhwc, nopt, data))
+
+        nhwc_step(paths[0])  # warm-up
+        for r in range(args.layout_pairs):
+            i = r % len(paths)
+            a = lambda: sup(paths[i])  # noqa: E731
+            b = lambda: nhwc_step(paths[i])  # noqa: E731
+            if r % 2 == 0:
+                ta, tb = timed(a), timed(b)
+            else:
+                tb, ta = timed(b), timed(a)
+            t_nchw.append(ta), t_nhwc.append(tb)
+            print(f'[steps] layout pair {r + 1}/{args.layout_pairs} path {i}: NCHW {ta:.3f} s, '
+                  f'channels_last {tb:.3f} s', flush=True)
     return {'input_shape': shape, 'params_supernet': n_super, 'params_subnet': n_sub,
             'fresh': fresh, 'sup': t_sup, 'sub': t_sub, 'num_paths': len(paths),
+            'nchw': t_nchw, 'nhwc': t_nhwc,
             'finite_losses': all(map(lambda v: v == v and abs(v) != float('inf'), losses))}
 
 
@@ -316,6 +342,11 @@ def summary(args, torch, load0, mem, steps, search) -> None:
               f'{steps["num_paths"]} paths')
         print(f'   parameters: supernet {steps["params_supernet"] / 1e6:.2f}M, subnet '
               f'{steps["params_subnet"] / 1e6:.2f}M; losses finite: {steps["finite_losses"]}')
+        if steps['nhwc']:
+            a, c = steps['nchw'], steps['nhwc']
+            print(f'   backbone channels_last=True      : supernet step median {med(c):.3f} s '
+                  f'vs {med(a):.3f} s NCHW; speed-up (median of per-pair NCHW/NHWC) '
+                  f'{med(x / y for x, y in zip(a, c)):.2f}x over {len(a)} pairs')
     if mem:
         print(f'3. memory ({args.memory_steps} steps each, own process): ru_maxrss / peak minus '
               'RSS after build')
@@ -360,6 +391,8 @@ def main(argv=None) -> None:
     p.add_argument('--batch', type=int, default=8)
     p.add_argument('--size', type=int, default=256, help='image side of the train Resize')
     p.add_argument('--memory-steps', type=int, default=3)
+    p.add_argument('--layout-pairs', type=int, default=4,
+                   help='interleaved supernet steps NCHW vs channels_last (0: skip)')
     p.add_argument('--candidates', type=int, default=3, help='timed search candidates')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--skip-memory', action='store_true')
@@ -373,6 +406,9 @@ def main(argv=None) -> None:
         if getattr(args, k) < 1:
             raise ValueError(f'--{k.replace("_", "-")}: a positive integer is expected, got '
                              f'{getattr(args, k)}')
+    if args.layout_pairs < 0:
+        raise ValueError(f'--layout-pairs: a non-negative integer is expected, got '
+                         f'{args.layout_pairs}')
     if args.checkpoint and not os.path.isfile(args.checkpoint):
         raise ValueError(f'--checkpoint: no file at {args.checkpoint!r}')
     if args.checkpoint:

@@ -317,3 +317,36 @@ def test_published_detnas_paths_meet_their_flops_budgets():
     assert backbone_cost('300M', DETNAS_300M_FPN)['flops'] == 288_082_368
     assert backbone_cost('300M', DETNAS_300M_RETINANET)['flops'] == 291_205_824
     assert backbone_cost('1.3G', DETNAS_1_3G_FPN)['flops'] == 1_269_181_536
+
+
+def test_channels_last_gives_the_same_outputs_and_gradients():
+    """``channels_last=True`` is a memory layout only: the same keys, the same outputs
+    (NCHW-contiguous for the neck) and gradients as the default layout, and its weights
+    stay NHWC after loading a checkpoint and a training step."""
+    import random
+    from nas_det.models.shufflenet import ShuffleNetV2Supernet
+    torch.manual_seed(0)
+    ref = ShuffleNetV2Supernet(widen_factor=0.5)
+    nhwc = ShuffleNetV2Supernet(widen_factor=0.5, channels_last=True)
+    assert ref.state_dict().keys() == nhwc.state_dict().keys()
+    nhwc.load_state_dict(ref.state_dict())
+    conv = nhwc.stages[1][0].choices['shuffle5x5'].main[1].conv.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    path = ref.search_space.sample(random.Random(2))
+    ref.set_choices(path), nhwc.set_choices(path)
+    # eval mode: BN over a batch of 2 at 2x2 px would turn float rounding into 1e-3
+    ref.eval(), nhwc.eval()
+    x = torch.randn(2, 3, 64, 64)
+    outs_ref, outs = ref(x), nhwc(x)
+    for a, b in zip(outs_ref, outs):
+        assert b.is_contiguous()
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+    sum(o.square().mean() for o in outs_ref).backward()
+    sum(o.square().mean() for o in outs).backward()
+    for (n, p), q in zip(ref.named_parameters(), nhwc.parameters()):
+        if p.grad is not None:
+            torch.testing.assert_close(q.grad, p.grad, rtol=1e-3, atol=1e-5, msg=n)
+    torch.optim.SGD(nhwc.parameters(), lr=0.1).step()
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    with pytest.raises(ValueError, match='channels_last'):
+        ShuffleNetV2Supernet(channels_last='yes')

@@ -17,7 +17,10 @@ model = dict(
         frozen_stages=-1,
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=False,
-        init_cfg=None),
+        init_cfg=None,
+        # NHWC layout for the depthwise convs: ~1.14x faster training steps on CPU
+        # (bench/detnas.py), the same results up to float rounding
+        channels_last=True),
     neck=dict(in_channels=[64, 160, 320, 640], start_level=1))
 custom_hooks = [dict(type='UniformSamplingHook', seed=0)]
 # three of four choices of every block are idle at each step (also for the CPU DDP wrapper)
