@@ -283,9 +283,10 @@ def test_regularized_training_reduces_live_flops(tmp_path):
     pytest.importorskip('mmpretrain')
     from mmengine.config import Config
     from mmengine.runner import Runner
-    data_root = osp.join(REPO, 'data/digits_cls')
-    if not osp.isfile(osp.join(data_root, 'meta/train.txt')):
-        pytest.skip('embedded data not built (python tools/make_data.py all --root data)')
+
+    from nas_det.data import make_classification_set
+    data_root = str(tmp_path / 'digits_cls')
+    make_classification_set(data_root, num_train=64, num_val=20, seed=0)
     cfg = Config.fromfile(osp.join(REPO, 'configs/morphnet/resnet18-width_morphnet_digits-cls.py'))
     cfg.work_dir = str(tmp_path)
     cfg.model.backbone.widths = _small_widths()
