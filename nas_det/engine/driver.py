@@ -281,7 +281,7 @@ class SearchDriver:
             evaluated_now = max(n - self._n_at_start, 1)
             eta = f', ETA {max(total - n, 0) * elapsed / evaluated_now:.0f}s'
         self.log(f'[search] batch {self.batch_index}: {len(records)} candidates, '
-                 f'mean {sum(finite) / len(finite) if finite else float("nan"):.4f}, '
+                 f'mean {sum(finite) / len(finite) if finite else float("nan"):.4g}, '
                  f'failed {len(records) - len(finite)}; trials {n}'
-                 f'{"/" + str(total) if total else ""}; best {best[1] if best else float("nan"):.4f}'
+                 f'{"/" + str(total) if total else ""}; best {best[1] if best else float("nan"):.4g}'
                  f'{eta}')

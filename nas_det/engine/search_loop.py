@@ -248,7 +248,7 @@ class SearchLoop(BaseLoop):
                 report(i, local[i])
                 extra = ''.join(f', {k} {_fmt(local[i].cost[k])}' for k in ('flops', 'params')
                                 if k in local[i].cost)
-                self.log(f'[search] rank {rank}: {genotypes[i]}: reward {local[i].reward:.4f}'
+                self.log(f'[search] rank {rank}: {genotypes[i]}: reward {local[i].reward:.4g}'
                          f'{extra}')
             if world == 1:
                 return [local[i] for i in range(len(genotypes))]
@@ -267,7 +267,7 @@ class SearchLoop(BaseLoop):
                 best = drv.strategy.best()
                 if best is not None:
                     plot_genotype(best[0], osp.join(runner.work_dir, 'best_genotype.png'),
-                                  title=f'best {space.name} ({metric} {best[1]:.4f})')
+                                  title=f'best {space.name} ({metric} {best[1]:.4g})')
 
         best = driver.run(evaluate_batch, on_batch=on_batch)
         if best is None:
@@ -285,13 +285,13 @@ class SearchLoop(BaseLoop):
             with open(osp.join(runner.work_dir, 'search_summary.json'), 'w') as f:
                 json.dump(summary, f, indent=2)
         flops = f', flops {_fmt(cost(g)["flops"])}' if module is not None else ''
-        self.log(f'[search] best {g}: reward {reward:.4f}{flops}; '
+        self.log(f'[search] best {g}: reward {reward:.4g}{flops}; '
                  f'{len(driver.trials)} trials; files in {runner.work_dir}')
         if 'random_paths' in summary:
             rp = summary['random_paths']
             band = ' of similar FLOPs' if rp['flops_band'] else ''
             self.log(f'[search] random paths{band} ({rp["n"]}): mean reward '
-                     f'{rp["mean"]:.4f} (best found: {reward:.4f})')
+                     f'{rp["mean"]:.4g} (best found: {reward:.4g})')
         if module is not None:
             module.set_choices(g)
         return runner.model
