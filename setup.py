@@ -30,5 +30,5 @@ setup(
         'data': ['mlxtend>=0.23'],
         'tests': ['pytest>=7', 'timm>=0.9', 'mlxtend>=0.23'],
     },
-    entry_points={'console_scripts': ['nas-det-search=nas_det.engine.launch:main']},
+    entry_points={'console_scripts': ['nas-det-search=nas_det.engine.launch:cli']},
 )

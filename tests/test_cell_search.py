@@ -3,6 +3,7 @@ evaluator, its resume and export; cell-network pretraining with the auxiliary he
 ScheduledDropPath; the configs of configs/cells; errors."""
 import glob
 import json
+import os
 import os.path as osp
 import random
 
@@ -411,3 +412,22 @@ def test_clear_errors_of_the_cell_search_parts(tmp_path):
     with pytest.raises(ValueError, match='model.neck'):
         export_cell_configs(NASNET_A, {'a': PRETRAIN}, str(tmp_path),
                             genotype_key='model.neck.genotype')
+
+
+def test_cli_reports_a_bad_config_value_in_one_line(tmp_path):
+    """tools/search.py: a bad value ends with `error: <field and allowed values>` and exit
+    status 2, no traceback (NAS_DET_DEBUG=1 keeps it)."""
+    import subprocess
+    import sys
+    args = [sys.executable, 'tools/search.py', SEARCH, '--work-dir', str(tmp_path / 'wd'),
+            '--cfg-options', 'train_cfg.strategy=darts']
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
+    env.pop('NAS_DET_DEBUG', None)
+    p = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert "search.py: error: train_cfg.strategy: 'darts' is not a preset" in p.stderr
+    assert "['evolution', 'pnas', 'reinforce']" in p.stderr
+    assert 'Traceback' not in p.stderr
+    p = subprocess.run(args, cwd=ROOT, env=dict(env, NAS_DET_DEBUG='1'), capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 1 and 'Traceback' in p.stderr

@@ -7,7 +7,7 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from nas_det.engine.launch import main  # noqa: E402
+from nas_det.engine.launch import cli  # noqa: E402
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(cli())

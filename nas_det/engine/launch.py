@@ -74,5 +74,20 @@ def main(argv=None) -> int:
     return 0
 
 
+def cli(argv=None) -> int:
+    """:func:`main` for the command line: a bad config or input (``ValueError``, raised
+    with the bad field named, before long work where possible) ends with a one-line
+    ``error:`` and exit status 2 instead of a traceback; ``NAS_DET_DEBUG=1`` keeps the
+    traceback."""
+    try:
+        return main(argv)
+    except ValueError as e:
+        if os.environ.get('NAS_DET_DEBUG'):
+            raise
+        print(f'{osp.basename(sys.argv[0]) or "search.py"}: error: {e}\n'
+              f'(NAS_DET_DEBUG=1 shows the traceback)', file=sys.stderr, flush=True)
+        return 2
+
+
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(cli())
