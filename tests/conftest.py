@@ -24,8 +24,32 @@ def tiny_det_data(tmp_path_factory):
 def run_tool(args, cwd=ROOT, env=None, timeout=600):
     """Run a python tool in a subprocess; fail with its output on a non-zero exit."""
     import subprocess
-    e = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT, **(env or {}))
+    e = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': ROOT, **(env or {})}
     p = subprocess.run([sys.executable, *args], cwd=cwd, env=e, capture_output=True,
                        text=True, timeout=timeout)
     assert p.returncode == 0, f'{args} failed ({p.returncode}):\n{p.stdout[-4000:]}\n{p.stderr[-6000:]}'
     return p.stdout + p.stderr
+
+
+def kill_when(args, ready, env=None, timeout=300, poll=0.02):
+    """Start a python tool, SIGKILL it as soon as ``ready()`` is true (or it exited, or
+    ``timeout`` passed), and wait for it: the 'killed at any point' half of resume tests."""
+    import signal
+    import subprocess
+    import time
+    e = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': ROOT, **(env or {})}
+    p = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=e,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.time()
+    while p.poll() is None and time.time() - t0 < timeout and not ready():
+        time.sleep(poll)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+
+
+def count_lines(path):
+    """Lines of ``path`` so far (0 when it does not exist yet)."""
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        return sum(1 for _ in f)

@@ -3,16 +3,14 @@ a search killed and resumed, export to a config that trains with mmdet."""
 import json
 import os
 import os.path as osp
-import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 
-from conftest import ROOT, run_tool
+from conftest import ROOT, count_lines, kill_when, run_tool
 
 pytestmark = pytest.mark.slow
 SUPERNET = osp.join(ROOT, 'configs/detnas/retinanet_detnas-shufflenet-300M-supernet_fpn_digits.py')
@@ -103,17 +101,9 @@ def test_search_killed_resumes_to_the_same_trials(tiny_det_data, supernet_ckpt, 
     assert len(ref) == 8 and len({r['key'] for r in ref}) == 8
     assert all(r['cost']['flops'] <= 400e6 for r in ref)
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
-    p = subprocess.Popen([sys.executable, 'tools/search.py', cfg, '--work-dir', cut, *opts],
-                         cwd=ROOT, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = osp.join(cut, 'trials.jsonl')
-    t0 = time.time()
-    while p.poll() is None and time.time() - t0 < 300:
-        if osp.exists(log) and sum(1 for _ in open(log)) >= 5:  # mid second generation
-            break
-        time.sleep(0.05)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
+    kill_when(['tools/search.py', cfg, '--work-dir', cut, *opts],
+              lambda: count_lines(log) >= 5, poll=0.05)  # mid second generation
     assert not osp.exists(osp.join(cut, 'search_summary.json')), 'finished before the kill'
     run_tool(['tools/search.py', cfg, '--work-dir', cut, '--resume', *opts])
     assert _trials(cut) == ref

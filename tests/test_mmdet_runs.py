@@ -1,16 +1,11 @@
 """Real mmdet runs on the embedded data: plain training through our entry point and
 mmdet's own tools/train.py, a run killed and resumed on current torch."""
-import os
 import os.path as osp
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
 
-from conftest import ROOT, run_tool
+from conftest import ROOT, kill_when, run_tool
 
 pytestmark = pytest.mark.slow
 CONFIG = osp.join(ROOT, 'configs/demo/retinanet_r18_fpn_digits.py')
@@ -38,16 +33,9 @@ def test_killed_run_resumes_to_the_same_weights(tiny_det_data, tmp_path, config)
     full, cut = str(tmp_path / 'full'), str(tmp_path / 'cut')
     run_tool(['tools/search.py', config, '--work-dir', full, *_opts(tiny_det_data, 6)])
     # the same run, killed (SIGKILL) as soon as its first checkpoint is recorded
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
-    p = subprocess.Popen([sys.executable, 'tools/search.py', config, '--work-dir', cut,
-                          *_opts(tiny_det_data, 6)], cwd=ROOT, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     marker = osp.join(cut, 'last_checkpoint')
-    t0 = time.time()
-    while not osp.exists(marker) and p.poll() is None and time.time() - t0 < 300:
-        time.sleep(0.02)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
+    kill_when(['tools/search.py', config, '--work-dir', cut, *_opts(tiny_det_data, 6)],
+              lambda: osp.exists(marker))
     assert not osp.exists(osp.join(cut, 'iter_6.pth')), 'the run finished before it was killed'
     out = run_tool(['tools/search.py', config, '--work-dir', cut, '--resume',
                     *_opts(tiny_det_data, 6)])

@@ -5,16 +5,14 @@ import json
 import os
 import os.path as osp
 import random
-import signal
 import subprocess
 import sys
-import time
 from types import SimpleNamespace
 
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, count_lines, kill_when
 
 NASFPN_DIGITS = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_digits.py')
 PUBLISHED_COCO = osp.join(ROOT, 'configs/nasfpn/retinanet_r50_nasfpn-published_crop640-50e_coco.py')
@@ -155,16 +153,9 @@ def test_controller_search_with_nan_children_killed_and_resumed(tmp_path):
     for f in ('search_progress.png', 'search_rewards.png', 'best_genotype.png',
               'search_state.pt', 'best_genotype.json'):
         assert osp.isfile(osp.join(full, f)), f
-    p = subprocess.Popen([sys.executable, 'tools/search.py', cfg, '--work-dir', cut],
-                         cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = osp.join(cut, 'trials.jsonl')
-    t0 = time.time()
-    while p.poll() is None and time.time() - t0 < 120:
-        if osp.exists(log) and sum(1 for _ in open(log)) >= 6:  # mid second batch
-            break
-        time.sleep(0.02)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
+    kill_when(['tools/search.py', cfg, '--work-dir', cut], lambda: count_lines(log) >= 6,
+              env=ENV, timeout=120)  # mid second batch
     assert not osp.exists(osp.join(cut, 'search_summary.json')), 'finished before the kill'
     _search(cfg, cut, '--resume')
     assert _trials(cut) == ref

@@ -42,6 +42,17 @@ def build_evaluator(cfg: dict, runner, **kwargs):
         raise ValueError(f'evaluator {name}: {e}') from None
 
 
+def check_int(name: str, value, allow_none: bool = False, allow_zero: bool = False) -> None:
+    """``ValueError`` naming ``evaluator.<name>`` unless ``value`` is a positive integer
+    (non-negative with ``allow_zero``; None allowed with ``allow_none``)."""
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < (0 if allow_zero else 1):
+        what = 'a non-negative' if allow_zero else 'a positive'
+        raise ValueError(f'evaluator.{name}: {what} integer{" or None" if allow_none else ""}'
+                         f' is expected, got {value!r}')
+
+
 def unwrap(model):
     return model.module if is_model_wrapper(model) else model
 
@@ -225,14 +236,10 @@ class SupernetEvaluator:
         if bn_mode not in self.BN_MODES:
             raise ValueError(f'evaluator.bn_mode: {bn_mode!r} is not allowed; allowed values: '
                              f'{list(self.BN_MODES)}')
-        if not isinstance(bn_batches, int) or bn_batches < 0:
-            raise ValueError(f'evaluator.bn_batches: a non-negative integer is expected, got '
-                             f'{bn_batches!r}')
+        check_int('bn_batches', bn_batches, allow_zero=True)
         if bn_mode == 'recalibrate' and bn_batches == 0:
             raise ValueError("evaluator.bn_batches: must be > 0 with bn_mode='recalibrate'")
-        if num_val_images is not None and (not isinstance(num_val_images, int) or num_val_images < 1):
-            raise ValueError(f'evaluator.num_val_images: a positive integer or None is '
-                             f'expected, got {num_val_images!r}')
+        check_int('num_val_images', num_val_images, allow_none=True)
         self.runner = runner
         self.modules = modules
         self.metric = metric

@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 from .driver import Result
-from .evaluators import (_build_dataset, local_loader, local_metrics, register_evaluator,
-                         reward_from_metrics, unwrap)
+from .evaluators import (_build_dataset, check_int, local_loader, local_metrics,
+                         register_evaluator, reward_from_metrics, unwrap)
 
 CHILD_KEYS = ('model', 'train_dataloader', 'val_dataloader', 'val_evaluator', 'optim_wrapper')
 """Keys of a child config; those ``child`` does not give come from the search config."""
@@ -124,21 +124,13 @@ class ProxyTrainEvaluator:
                  seed: int | None = None, failed_reward: float = float('nan'),
                  cache_val_batches: bool = True, device: str | None = None,
                  log_interval: int = 0, modules=None):
-        def pos_int(name, v, allow_none=False, allow_zero=False):
-            if v is None and allow_none:
-                return
-            if not isinstance(v, int) or isinstance(v, bool) or v < (0 if allow_zero else 1):
-                what = 'a non-negative' if allow_zero else 'a positive'
-                raise ValueError(f'evaluator.{name}: {what} integer{" or None" if allow_none else ""}'
-                                 f' is expected, got {v!r}')
-
-        pos_int('train_iters', train_iters)
-        pos_int('warmup_iters', warmup_iters, allow_zero=True)
-        pos_int('log_interval', log_interval, allow_zero=True)
+        check_int('train_iters', train_iters)
+        check_int('warmup_iters', warmup_iters, allow_zero=True)
+        check_int('log_interval', log_interval, allow_zero=True)
         for name, v in (('num_train_images', num_train_images),
                         ('num_val_images', num_val_images), ('batch_size', batch_size),
                         ('val_batch_size', val_batch_size)):
-            pos_int(name, v, allow_none=True)
+            check_int(name, v, allow_none=True)
         if lr_schedule not in LR_SCHEDULES:
             raise ValueError(f'evaluator.lr_schedule: {lr_schedule!r} is not allowed; allowed '
                              f'values: {list(LR_SCHEDULES)}')
