@@ -256,28 +256,30 @@ def test_one_shot_pipeline_trains_searches_and_exports(tiny_det_data, tmp_path):
     from nas_det.space.nasfpn import NASFPNSpace
     from conftest import run_tool
     from nas_det.space import genotype_from_dict
-    base = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_search-oneshot_digits.py')
+    base = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_search_digits.py')
     cfg = tmp_path / 'oneshot_tiny.py'
     cfg.write_text(
         f"_base_ = {base!r}\n"
-        "max_iters = 3\n"
-        "train_cfg = dict(max_iters=max_iters, val_interval=max_iters)\n"
         "param_scheduler = []\n"
         "search_cfg = dict(type='SearchLoop', strategy=dict(type='GeneticAlgorithm',\n"
         "    population=3, top_k=2, num_mutation=1, mutation_prob=0.5, num_crossover=1,\n"
         "    generations=2), evaluator=dict(type='SupernetEvaluator', bn_batches=1,\n"
         "    num_val_images=2),\n"
         "    cost_input_shape=[(32, 64, 64), (64, 32, 32), (128, 16, 16), (256, 8, 8)])\n"
-        "phases = [dict(type='train'), dict(type='search', load_from='previous',\n"
-        "          train_cfg=dict(_delete_=True, **search_cfg)), _base_.phases[2]]\n")
+        "variants = dict(oneshot=dict(train_cfg=dict(max_iters=3, val_interval=3),\n"
+        "    phases=[dict(type='train'), dict(type='search', load_from='previous',\n"
+        "            train_cfg=dict(_delete_=True, **search_cfg)), _base_.export_phase]))\n")
     wd = tmp_path / 'run'
     data = tiny_det_data
     out = run_tool(['tools/search.py', str(cfg), '--work-dir', str(wd), '--cfg-options',
                     f'train_dataloader.dataset.data_root={data}/',
                     f'val_dataloader.dataset.data_root={data}/',
                     f'val_evaluator.ann_file={data}/annotations/instances_val.json',
-                    'train_dataloader.batch_size=2', 'val_dataloader.batch_size=2'])
+                    'train_dataloader.batch_size=2', 'val_dataloader.batch_size=2',
+                    'variant=oneshot'])
     assert 'search.best' in out
+    # the one-shot variant ran: a supernet training phase, then the search on it
+    assert (wd / 'train' / 'phase_done.json').is_file()
     trials = _trials(str(wd / 'search'))
     assert len(trials) >= 3 and all(t['cost']['flops'] > 0 for t in trials)
     best = json.load(open(wd / 'search' / 'best_genotype.json'))
@@ -287,3 +289,45 @@ def test_one_shot_pipeline_trains_searches_and_exports(tiny_det_data, tmp_path):
     written = Config.fromfile(str(wd / 'export_genotype' / exported[0]))
     assert written.model.neck.genotype == g.to_dict()
     assert written.model.neck.type == 'NASFPNNeck'
+
+
+def test_one_config_switches_between_controller_and_one_shot():
+    """`variant` picks controller-with-proxy-training or one-shot in the one search config;
+    command-line options still win over the variant's settings; a bad name is refused."""
+    from mmengine.config import Config
+
+    from nas_det.engine.phases import apply_variant, normalize_phases
+    path = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_search_digits.py')
+
+    cfg = Config.fromfile(path)
+    assert apply_variant(cfg) == 'controller' and 'variants' not in cfg
+    assert [n for n, _ in normalize_phases(cfg)] == ['search', 'export_genotype']
+    assert cfg.model.neck.type == 'NASFPNNeck'
+    search = dict(normalize_phases(cfg))['search']['train_cfg']
+    assert search['evaluator']['type'] == 'ProxyTrainEvaluator'
+    assert search['strategy']['type'] == 'ReinforceController'
+
+    cfg = Config.fromfile(path)
+    opts = {'variant': 'oneshot', 'train_cfg.max_iters': 7}
+    cfg.merge_from_dict(opts)
+    assert apply_variant(cfg, opts) == 'oneshot'
+    assert [n for n, _ in normalize_phases(cfg)] == ['train', 'search', 'export_genotype']
+    assert cfg.model.neck.type == 'NASFPNSupernet' and 'genotype' not in cfg.model.neck
+    assert cfg.custom_hooks[0]['type'] == 'UniformSamplingHook'
+    assert cfg.train_cfg.max_iters == 7  # the command line wins over the variant's 300
+    search = dict(normalize_phases(cfg))['search']['train_cfg']
+    assert search['evaluator']['type'] == 'SupernetEvaluator'
+    assert search['strategy']['type'] == 'GeneticAlgorithm'
+
+    cfg = Config.fromfile(path)
+    cfg.merge_from_dict({'variant': 'darts'})
+    with pytest.raises(ValueError, match=r"variant: 'darts'.*\['controller', 'oneshot'\]"):
+        apply_variant(cfg)
+
+
+def test_search_tool_names_the_variant_in_the_default_work_dir():
+    from nas_det.engine.launch import load_config, parse_args
+    path = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_search_digits.py')
+    cfg = load_config(parse_args([path, '--cfg-options', 'variant=oneshot']))
+    assert cfg.work_dir == osp.join('work_dirs', 'retinanet_r18_nasfpn_search_digits_oneshot')
+    assert cfg.model.neck.type == 'NASFPNSupernet'

@@ -35,18 +35,21 @@ def load_config(args):
     from mmengine.config import Config, DictAction
     if not osp.isfile(args.config):
         raise SystemExit(f'config file {args.config} does not exist')
+    from nas_det.engine.phases import apply_variant
     cfg = Config.fromfile(args.config)
+    opts = {}
     if args.cfg_options:
-        opts = {}
         action = DictAction(option_strings=['--cfg-options'], dest='cfg_options')
         ns = argparse.Namespace()
         action(None, ns, args.cfg_options)
         opts = ns.cfg_options
         cfg.merge_from_dict(opts)
+    variant = apply_variant(cfg, opts)
     if args.work_dir:
         cfg.work_dir = args.work_dir
     elif not cfg.get('work_dir'):
-        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
+        name = osp.splitext(osp.basename(args.config))[0]
+        cfg.work_dir = osp.join('work_dirs', f'{name}_{variant}' if variant else name)
     if args.seed is not None:
         cfg.setdefault('randomness', {})['seed'] = args.seed
     return cfg
