@@ -162,7 +162,7 @@ def test_skip_force_and_stale_files(tmp_path):
     (dict(img_size=(320, 256)), 'img_size'), (dict(img_size=16), 'img_size'),
     (dict(scale_range=(2, 64)), 'scale_range'), (dict(scale_range=(8, 300)), 'scale_range'),
     (dict(num_objects=(0, 3)), 'num_objects'), (dict(max_overlap=1.5), 'max_overlap'),
-    (dict(clutter='no'), 'clutter'),
+    (dict(clutter='no'), 'clutter'), (dict(polarity='dark'), 'polarity'),
 ])
 def test_detection_bad_input(tmp_path, kwargs, field):
     with pytest.raises(ValueError, match=field):
@@ -179,6 +179,7 @@ def test_clean_variant_same_digits_plain_background(tmp_path, det_sets):
     info = make_detection_set(out, seed=0, clutter=False, **DET)
     assert info['params']['clutter'] is False
     assert 'clutter' not in det_sets['a'][1]['params']  # default sets keep their files
+    assert info['params']['polarity'] == 'light'
     clean, busy = load_coco(out, 'val'), load_coco(det_sets['a'][0], 'val')
     assert len(clean['annotations']) > 0
     assert {a['category_id'] for a in clean['annotations']} <= set(range(1, 11))
@@ -196,6 +197,42 @@ def test_clean_variant_same_digits_plain_background(tmp_path, det_sets):
             vals.append(lap[mask[1:-1, 1:-1]].mean())
         return float(np.mean(vals))
     assert background_roughness(out, clean) < 0.8 * background_roughness(det_sets['a'][0], busy)
+
+
+def test_polarity_light_ink_is_lighter_than_its_ground_mixed_is_not(tmp_path, det_sets):
+    """``polarity='light'`` (the default): a darkened ground and ink lighter than it in
+    every channel, whatever the ground; ``'mixed'``: dark ink on light ground. The boxes do
+    not depend on the polarity (the same random draws)."""
+    rng = np.random.default_rng(0)
+    bright, dark = np.full(3, 230.0, np.float32), np.full(3, 20.0, np.float32)
+    for _ in range(50):
+        assert (digits._ink_color(rng, bright, 'light') >= bright).all()
+        assert (digits._ink_color(rng, dark, 'light') > dark).all()
+        assert (digits._ink_color(rng, bright, 'mixed') < bright).all()
+        assert (digits._ink_color(rng, dark, 'mixed') > dark).all()
+    for seed in range(10):
+        assert digits._background(np.random.default_rng(seed), 16, 16, 5, 'light').max() <= 128
+    assert det_sets['a'][1]['params']['polarity'] == 'light'
+    mixed = make_detection_set(tmp_path / 'mixed', seed=0, polarity='mixed', **DET)
+    assert 'polarity' not in mixed['params']  # mixed sets are written as before
+    for split in ('train', 'val'):
+        a, b = load_coco(det_sets['a'][0], split), load_coco(tmp_path / 'mixed', split)
+        assert [x['bbox'] for x in a['annotations']] == [x['bbox'] for x in b['annotations']]
+    # on the light set the annotated digits are the bright things of their images
+    coco, inside, outside = load_coco(det_sets['a'][0], 'val'), [], []
+    for img in coco['images']:
+        g = np.asarray(Image.open(det_sets['a'][0] / 'val' / img['file_name']).convert('L'),
+                       np.float32)
+        mask = np.zeros(g.shape, bool)
+        for ann in coco['annotations']:
+            if ann['image_id'] == img['id']:
+                x, y, w, h = (int(v) for v in ann['bbox'])
+                mask[y:y + h, x:x + w] = True
+        inside.append(np.percentile(g[mask], 95))
+        outside.append(np.median(g[~mask]))
+    assert np.mean(inside) > np.mean(outside) + 40
+    with pytest.raises(ValueError, match='polarity'):
+        make_classification_set(tmp_path / 'c', polarity='both')
 
 
 def test_classification_bad_input(tmp_path):

@@ -37,6 +37,14 @@ def test_resnet_widths_and_keys_mirror_mmdet():
         WidthResNet(18, widths=[['stem', 8]])
     with pytest.raises(ValueError, match='depth'):
         WidthResNet(19)
+    # the CIFAR stem (3x3 stride 1, no max-pool): same keys, 4x the map size of ImageNet's
+    cifar = WidthResNet(18, stem='cifar', out_indices=(0, 3))
+    assert list(cifar.state_dict()) == list(WidthResNet(18).state_dict())
+    assert cifar.conv1.weight.shape == (64, 3, 3, 3)
+    outs = cifar(torch.randn(1, 3, 32, 32))
+    assert [tuple(o.shape) for o in outs] == [(1, 64, 32, 32), (1, 512, 4, 4)]
+    with pytest.raises(ValueError, match=r"stem: 'tiny'.*\['imagenet', 'cifar'\]"):
+        WidthResNet(18, stem='tiny')
 
 
 def test_grouping_of_coupled_channels_on_resnet():
@@ -135,11 +143,12 @@ def test_unsupported_layers_are_named():
         check_settings(dict(strenght=1.0))
 
 
-def _classifier(widths):
+def _classifier(widths, stem='imagenet'):
     from mmengine.registry import MODELS, init_default_scope
     init_default_scope('mmpretrain')
     cfg = dict(type='ImageClassifier',
-               backbone=dict(type='WidthResNet', depth=18, widths=widths, out_indices=(3, )),
+               backbone=dict(type='WidthResNet', depth=18, widths=widths, out_indices=(3, ),
+                             stem=stem),
                neck=dict(type='GlobalAveragePooling'),
                head=dict(type='LinearClsHead', num_classes=10, in_channels=dict(widths)['stage4'],
                          loss=dict(type='CrossEntropyLoss')))
@@ -162,12 +171,13 @@ def _random_gammas(model, seed=0, low=0.3):
                 m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
 
 
-def test_export_classifier_flops_slicing_and_loading(tmp_path):
+@pytest.mark.parametrize('stem', ['imagenet', 'cifar'])
+def test_export_classifier_flops_slicing_and_loading(tmp_path, stem):
     from mmengine.config import Config
     from mmengine.registry import MODELS
     pytest.importorskip('mmpretrain')
     widths = _small_widths()
-    model_cfg, model = _classifier(widths)
+    model_cfg, model = _classifier(widths, stem)
     _random_gammas(model)
     model.eval()
     cfg = Config(dict(model=model_cfg, default_scope='mmpretrain',
@@ -184,6 +194,7 @@ def test_export_classifier_flops_slicing_and_loading(tmp_path):
             assert out[key]['measured_cost'] == out[key]['cost']
             exported = Config.fromfile(out[key]['config'])
             assert exported.model.backbone.type == 'WidthResNet'
+            assert exported.model.backbone.stem == stem
             assert exported.optim_wrapper.type == 'OptimWrapper'
             net = MODELS.build(exported.model)
             ckpt = safe_load(out[key]['checkpoint'])

@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument('--seed', type=int, default=0, help='generation seed (default 0)')
     common.add_argument('--force', action='store_true', help='regenerate even if up to date')
+    common.add_argument('--polarity', choices=['light', 'mixed'], default='light',
+                        help="ink lighter than its ground ('light', default), or both "
+                        "polarities in one set ('mixed': much slower to learn)")
 
     det = sub.add_parser('det', parents=[common], help='COCO-format detection set')
     det.add_argument('--out', default='data/digits_det', help='output directory')
@@ -91,13 +94,15 @@ def main(argv: list[str] | None = None) -> None:
                 num_objects=tuple(args.objects), max_overlap=args.max_overlap,
                 clutter=not args.no_clutter)
             print(report('det', gen.make_detection_set(out, seed=args.seed, force=args.force,
-                                                       **kwargs)), flush=True)
+                                                       polarity=args.polarity, **kwargs)),
+                  flush=True)
         if args.kind in ('cls', 'all'):
             out = Path(args.root) / 'digits_cls' if args.kind == 'all' else args.out
             kwargs = {} if args.kind == 'all' else dict(
                 num_train=args.train, num_val=args.val, img_size=args.size)
             print(report('cls', gen.make_classification_set(out, seed=args.seed,
-                                                            force=args.force, **kwargs)))
+                                                            force=args.force,
+                                                            polarity=args.polarity, **kwargs)))
     except (ValueError, FileNotFoundError) as e:
         parser.exit(2, f'{parser.prog}: error: {e}\n')
     if args.kind == 'all':

@@ -1,5 +1,6 @@
 # MorphNet on a ResNet-18 classifier (mmpretrain ImageClassifier over WidthResNet, the
-# stock ResNet-18 widths) on the embedded digits, CPU-sized: 32x32 input, 300 iterations.
+# stock ResNet-18 widths, CIFAR stem) on the embedded digits, CPU-sized: 32x32 input,
+# 300 iterations.
 #   python tools/search.py configs/morphnet/resnet18-width_morphnet_digits-cls.py
 # phase 'train': trains with the FLOP-weighted regularizer on the BN scales (logged:
 #   morphnet_flops = live backbone multiply-adds, morphnet_loss, morphnet_strength);
@@ -17,7 +18,11 @@ model = dict(
     type='ImageClassifier',
     backbone=dict(
         type='WidthResNet', depth=18, widths=None, out_indices=(3, ), frozen_stages=-1,
-        norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, init_cfg=None),
+        norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, init_cfg=None,
+        # 32x32 input: the CIFAR stem (3x3 stride 1, no max-pool) instead of ImageNet's,
+        # which leaves 8x8 maps before the first stage; residual branches start at unit BN
+        # scale (zero-init stalled our 200-iteration runs near chance level)
+        stem='cifar', zero_init_residual=False),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
         type='LinearClsHead', num_classes=10, in_channels=512,

@@ -246,7 +246,7 @@ def _total_flops(model, input_shape) -> float:
 def backbone_cfg_for(src: dict, depth: int, widths) -> dict:
     """A ``WidthResNet`` config with ``widths`` as data and ``src``'s other settings."""
     keep = ('in_channels', 'strides', 'out_indices', 'frozen_stages', 'conv_cfg', 'norm_cfg',
-            'norm_eval', 'zero_init_residual')
+            'norm_eval', 'zero_init_residual', 'stem')
     out = dict(type='WidthResNet', depth=depth,
                widths=[[n, int(w)] for n, w in widths.groups], init_cfg=None)
     for k in keep:

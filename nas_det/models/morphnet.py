@@ -156,7 +156,7 @@ class WidthResNet(BaseModule):
     builds them. Checkpoint keys are those of mmdet's ``ResNet`` (``conv1``, ``bn1``,
     ``layer{s}.{b}.conv1``, ``...downsample.0``), so a stock ResNet checkpoint loads into
     ``WidthResNet(depth)`` and a trained one is sliced by name
-    (:func:`transfer_state_dict`). Only the plain stem and ``style='pytorch'`` are built.
+    (:func:`transfer_state_dict`). Only the plain stems and ``style='pytorch'`` are built.
 
     Args:
         depth (int): 18, 34, 50, 101 or 152. Defaults to 50.
@@ -166,6 +166,11 @@ class WidthResNet(BaseModule):
             stock widths of ``depth``. Defaults to None.
         in_channels (int): input channels. Defaults to 3.
         strides (Sequence[int]): stride of each stage. Defaults to ``(1, 2, 2, 2)``.
+        stem (str): ``'imagenet'``: 7x7 stride-2 conv and 3x3 stride-2 max-pool, as mmdet's
+            ``ResNet`` (total stride 4); ``'cifar'``: one 3x3 stride-1 conv and no pooling,
+            as the CIFAR ResNets (mmpretrain's ``ResNet_CIFAR``), for inputs of about
+            32x32 where the ImageNet stem leaves 8x8 maps before the first stage. The keys
+            are the same (``conv1``, ``bn1``). Defaults to ``'imagenet'``.
         out_indices (Sequence[int]): stages to output. Defaults to ``(0, 1, 2, 3)``.
         frozen_stages (int): freeze the stem and the first ``frozen_stages`` stages; -1
             freezes nothing. Defaults to -1.
@@ -179,10 +184,12 @@ class WidthResNet(BaseModule):
             (Kaiming convs, unit norm scales).
     """
 
+    STEMS = ('imagenet', 'cifar')
+
     def __init__(self, depth=50, widths=None, in_channels=3, strides=(1, 2, 2, 2),
                  out_indices=(0, 1, 2, 3), frozen_stages=-1, conv_cfg=None,
                  norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False,
-                 zero_init_residual=True, init_cfg=None):
+                 zero_init_residual=True, init_cfg=None, stem='imagenet'):
         self._default_init = init_cfg is None
         if init_cfg is None:
             init_cfg = [dict(type='Kaiming', layer='Conv2d'),
@@ -199,7 +206,10 @@ class WidthResNet(BaseModule):
                              f'expected, got {out_indices!r}')
         if frozen_stages not in range(-1, 5):
             raise bad_value('frozen_stages', frozen_stages, list(range(-1, 5)))
+        if stem not in self.STEMS:
+            raise bad_value('stem', stem, list(self.STEMS))
         self.depth = depth
+        self.stem = stem
         self.widths = read_widths(widths, depth)
         self.kind, self.stage_blocks = RESNET_ARCH[depth]
         self.out_indices = tuple(out_indices)
@@ -207,12 +217,14 @@ class WidthResNet(BaseModule):
         self.norm_eval = norm_eval
         self.zero_init_residual = zero_init_residual
         w = self.widths
-        self.conv1 = build_conv_layer(conv_cfg, in_channels, w['stem'], 7, stride=2, padding=3,
-                                      bias=False)
+        k, stride = (7, 2) if stem == 'imagenet' else (3, 1)
+        self.conv1 = build_conv_layer(conv_cfg, in_channels, w['stem'], k, stride=stride,
+                                      padding=k // 2, bias=False)
         self.norm1_name, norm1 = build_norm_layer(norm_cfg, w['stem'], postfix=1)
         self.add_module(self.norm1_name, norm1)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.maxpool = (nn.MaxPool2d(kernel_size=3, stride=2, padding=1) if stem == 'imagenet'
+                        else nn.Identity())
         self.res_layers = []
         c_in = w['stem']
         mids = ('mid', ) if self.kind == 'basic' else ('mid1', 'mid2')
