@@ -394,7 +394,8 @@ def test_morphnet_phase(tmp_path):
     ctx = PhaseContext(work_dir=str(tmp_path))
     with pytest.raises(ValueError, match='no earlier phase'):
         morphnet_phase(cfg, ctx)
-    _, model = _classifier(_small_widths())
+    # the checkpoint of the config's network (its stem included)
+    _, model = _classifier(_small_widths(), cfg.model.backbone.get('stem', 'imagenet'))
     _random_gammas(model, seed=2)
     save_plain({'state_dict': model.state_dict()}, str(tmp_path / 'trained.pth'))
     ctx.outputs['train'] = {'checkpoint': str(tmp_path / 'trained.pth')}
