@@ -56,6 +56,18 @@ def _check_int(field: str, value: Any, lo: int, hi: int | None = None) -> int:
     return int(value)
 
 
+POLARITIES = ('light', 'mixed')
+
+
+def _record_polarity(params: dict, polarity: Any) -> None:
+    """Check ``polarity`` and record it in a set's ``params`` unless ``'mixed'`` (mixed sets
+    keep the params, and so the files, that version 1 wrote)."""
+    if polarity not in POLARITIES:
+        raise _bad('polarity', polarity, f'one of {list(POLARITIES)}')
+    if polarity != 'mixed':
+        params['polarity'] = polarity
+
+
 def _check_range(field: str, value: Any, lo: int, hi: int) -> tuple[int, int]:
     """A ``(min, max)`` pair of ints with ``lo <= min <= max <= hi``; an int means both."""
     pair = (value, value) if isinstance(value, (int, np.integer)) else value
@@ -128,9 +140,6 @@ def split_pools() -> dict[str, np.ndarray]:
 
 
 # ----------------------------------------------------------------------------- drawing
-
-POLARITIES = ('light', 'mixed')
-
 
 def _background(rng: np.random.Generator, h: int, w: int, max_cells: int,
                 polarity: str = 'mixed') -> np.ndarray:
@@ -512,10 +521,7 @@ def make_detection_set(out: str | Path, num_train: int = 400, num_val: int = 100
     }
     if not clutter:  # only recorded when off: the default set's files stay as they were
         params['clutter'] = False
-    if polarity not in POLARITIES:
-        raise _bad('polarity', polarity, f'one of {list(POLARITIES)}')
-    if polarity != 'mixed':  # recorded unless mixed: mixed sets stay as version 1 wrote them
-        params['polarity'] = polarity
+    _record_polarity(params, polarity)
     out = Path(out)
     meta = {'generator': 'nas_det.data.digits.make_detection_set',
             'version': GENERATOR_VERSION, 'params': params}
@@ -619,10 +625,7 @@ def make_classification_set(out: str | Path, num_train: int | None = None,
         'seed': _check_int('seed', seed, 0, 2**63 - 1),
         'img_size': _check_int('img_size', img_size, 16, 256),
     }
-    if polarity not in POLARITIES:
-        raise _bad('polarity', polarity, f'one of {list(POLARITIES)}')
-    if polarity != 'mixed':  # recorded unless mixed: mixed sets stay as version 1 wrote them
-        params['polarity'] = polarity
+    _record_polarity(params, polarity)
     out = Path(out)
     meta = {'generator': 'nas_det.data.digits.make_classification_set',
             'version': GENERATOR_VERSION, 'params': params}

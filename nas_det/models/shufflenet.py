@@ -345,7 +345,7 @@ _ARGS_DOC = """
             (Kaiming convs, unit norm weights).
         channels_last (bool): run the backbone in NHWC memory layout (weights and
             activations; outputs are returned in the usual NCHW layout). Faster for the
-            depthwise convs on CPU (``bench/detnas.py --channels-last`` measures it);
+            depthwise convs on CPU (``bench/detnas.py --layout-pairs N`` measures it);
             outputs equal the NCHW ones up to float rounding. Defaults to False."""
 
 
