@@ -9,7 +9,10 @@
 #   REINFORCE controller), 'pnas' (progressive SMBO), e.g.
 #   python tools/search.py configs/cells/cells_search_digits-cls.py \
 #       --cfg-options train_cfg.strategy=pnas
-# (cells_search_digits-cls_reinforce.py and _pnas.py are this file with the switch set). 20 children of 10-20 s each on one busy CPU core (5-7 minutes):
+# (cells_search_digits-cls_reinforce.py and _pnas.py are this file with the switch set).
+# 10-12 children of 200 iterations, 25-40 s each on 2 CPU cores (5-8 minutes); 200 is
+# about the fewest with which children leave chance level (30 iterations: 7-17% val
+# accuracy, chance is 10%; 200: 23-45%, see README):
 #   python tools/search.py configs/cells/cells_search_digits-cls.py
 # writes work_dirs/cells_search_digits-cls/search/{trials.jsonl,search_state.json,
 # best_genotype.json,search_progress.png} and, in export/, best_cells.png (the best normal
@@ -49,13 +52,15 @@ optim_wrapper = dict(
 search_space = dict(type='CellSpace', num_blocks=5, ops='nasnet', combine=['add'],
                     cells=['normal', 'reduce'], concat='unused')
 strategies = dict(
-    evolution=dict(type='RegularizedEvolution', population=8, sample_size=3),
+    # 6 random cells, then 6 children mutated from the best of 3 sampled
+    evolution=dict(type='RegularizedEvolution', population=6, sample_size=3),
     # an LSTM emits the five decisions per block, normal cell then reduction cell; policy
     # gradient with a moving-average baseline
-    reinforce=dict(type='ReinforceController', batch_size=5, lr=0.01, entropy_weight=1e-4),
+    # (3 controller updates of 4 children)
+    reinforce=dict(type='ReinforceController', batch_size=4, lr=0.01, entropy_weight=1e-4),
     # cells grow one block at a time; an LSTM surrogate ranks the expansions and the top
-    # `beam` are trained: 5 blocks x beam 4 = 20 children
-    pnas=dict(type='ProgressiveSMBO', beam=4, surrogate='lstm', epochs=30,
+    # `beam` are trained: 5 blocks x beam 2 = 10 children
+    pnas=dict(type='ProgressiveSMBO', beam=2, surrogate='lstm', epochs=30,
               max_candidates=500))
 train_cfg = dict(
     type='SearchLoop',
@@ -65,12 +70,12 @@ train_cfg = dict(
         type='ProxyTrainEvaluator',
         genotype_key='model.backbone.genotype',
         metric='accuracy/top1',
-        train_iters=30,
-        warmup_iters=3,
+        train_iters=200,
+        warmup_iters=10,
         lr_schedule='cosine',
         num_train_images=480,
         num_val_images=200),
-    max_trials=20)
+    max_trials=12)
 
 phases = ['search', 'cell_export']
 export = dict(templates=dict(

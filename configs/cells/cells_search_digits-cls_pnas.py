@@ -1,6 +1,6 @@
 # The cell search of cells_search_digits-cls.py with progressive SMBO (PNAS): cells grow
 # one block at a time (children of 1, 2, ... 5 blocks), an LSTM surrogate ranks the
-# expansions and the top `beam` are trained: 5 blocks x beam 4 = 20 children. Only the
+# expansions and the top `beam` are trained: 5 blocks x beam 2 = 10 children. Only the
 # strategy differs.
 #   python tools/search.py configs/cells/cells_search_digits-cls_pnas.py
 _base_ = './cells_search_digits-cls.py'

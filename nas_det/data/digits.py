@@ -309,7 +309,7 @@ def render_detection_image(rng: np.random.Generator, pool: np.ndarray,
                            num_objects: tuple[int, int] = (2, 8),
                            max_overlap: float = 0.2,
                            clutter: bool = True,
-                           polarity: str = 'mixed') -> tuple[Image.Image, list[dict]]:
+                           polarity: str = 'light') -> tuple[Image.Image, list[dict]]:
     """Compose one cluttered detection image from digits of ``pool``.
 
     Args:
@@ -329,7 +329,7 @@ def render_detection_image(rng: np.random.Generator, pool: np.ndarray,
             set). Defaults to True.
         polarity (str): ``'light'``: every stroke (digits and distractors) lighter than
             the (darkened) ground below it; ``'mixed'``: lighter on dark ground, darker on
-            light ground. Defaults to ``'mixed'``.
+            light ground. Defaults to ``'light'`` (as :func:`make_detection_set`).
 
     Returns:
         tuple: the RGB image and a list of ``{'bbox': [x, y, w, h], 'label': int,
@@ -366,7 +366,7 @@ def render_detection_image(rng: np.random.Generator, pool: np.ndarray,
 
 
 def render_classification_image(rng: np.random.Generator, src: int, pool: np.ndarray,
-                                img_size: int = 32, polarity: str = 'mixed') -> Image.Image:
+                                img_size: int = 32, polarity: str = 'light') -> Image.Image:
     """Render digit ``src`` alone on a small cluttered square canvas.
 
     Args:
@@ -375,7 +375,7 @@ def render_classification_image(rng: np.random.Generator, src: int, pool: np.nda
         pool (np.ndarray): indices that distractor fragments may come from.
         img_size (int): side of the square image in px. Defaults to 32.
         polarity (str): ``'light'`` or ``'mixed'``, as in :func:`render_detection_image`.
-            Defaults to ``'mixed'``.
+            Defaults to ``'light'`` (as :func:`make_classification_set`).
 
     Returns:
         Image.Image: the RGB image; the digit's longer side spans 45-90% of it.
