@@ -132,6 +132,51 @@ def test_short_real_search_with_each_strategy(strategy, cls_data, tmp_path):
 
 
 @pytest.mark.slow
+def test_reevaluate_retrains_the_best_and_worst_children(cls_data, tmp_path, capsys):
+    """tools/reevaluate.py trains the top and bottom children of a trials file again with
+    other seeds, each a real child network; a seed changes the reward only through
+    training (same seed, same reward)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('reevaluate',
+                                                  osp.join(ROOT, 'tools/reevaluate.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    from nas_det.space.cells import CellSpace
+    space = CellSpace(num_blocks=2, ops='nasnet', combine=['add'], cells=['normal', 'reduce'],
+                      concat='unused')
+    rng = random.Random(0)
+    genos = [space.sample(rng) for _ in range(3)]
+    trials = tmp_path / 'trials.jsonl'
+    with open(trials, 'w') as f:
+        for i, (g, r) in enumerate(zip(genos, [30.0, 50.0, 10.0])):
+            f.write(json.dumps({'batch': i, 'genotype': g.to_dict(), 'reward': r}) + '\n')
+        f.write(json.dumps({'batch': 3, 'genotype': genos[0].to_dict(),
+                            'reward': None, 'failure': 'nan'}) + '\n')  # skipped
+    assert [t['reward'] for t in tool.pick(tool.read_trials(str(trials)), 1, 1)] == [50.0, 10.0]
+    assert len(tool.pick(tool.read_trials(str(trials)), 3, 3)) == 3  # each trial once
+    opts = ['train_dataloader.dataset.data_root=' + cls_data,
+            'val_dataloader.dataset.data_root=' + cls_data, 'model.backbone.filters=4',
+            'train_cfg.search_space.num_blocks=2', 'train_cfg.evaluator.train_iters=2',
+            'train_cfg.evaluator.warmup_iters=0', 'train_cfg.evaluator.num_train_images=32',
+            'train_cfg.evaluator.num_val_images=20', 'train_cfg.evaluator.val_batch_size=20']
+    tool.main([SEARCH, str(trials), '--top', '1', '--bottom', '1', '--seeds', '1', '1', '5',
+               '--cfg-options', *opts])
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith('search reward')]
+    assert [ln.split(':')[0] for ln in lines] == ['search reward 50', 'search reward 10']
+    for ln in lines:
+        rewards = [float(r) for r in ln.split('->')[1].split(',')]
+        assert len(rewards) == 3 and all(0 <= r <= 100 for r in rewards)
+        assert rewards[0] == rewards[1]  # seed 1 twice: the same child, the same reward
+    detnas = osp.join(ROOT, 'configs/detnas/retinanet_detnas-shufflenet-300M_search_digits.py')
+    with pytest.raises(SystemExit, match='ProxyTrainEvaluator'):
+        tool.main([detnas, str(trials)])
+    with pytest.raises(SystemExit, match='no finished trial'):
+        empty = tmp_path / 'empty.jsonl'
+        empty.write_text('')
+        tool.main([SEARCH, str(empty)])
+
+
+@pytest.mark.slow
 def test_killed_search_resumes_to_the_same_end(cls_data, tmp_path, monkeypatch):
     from nas_det.engine.proxy import ProxyTrainEvaluator
     name, opts = STRATEGIES['aging_evolution']

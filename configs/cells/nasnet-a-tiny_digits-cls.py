@@ -4,8 +4,8 @@
 # digits at 64x64 (configs/_base_/datasets/digits_cls.py). NASNet's training tricks are on:
 # the auxiliary classifier (weight 0.4) on the stage before the last reduction, and
 # ScheduledDropPath (DropPathScheduleHook: the drop-path probability grows linearly from 0
-# to drop_path_rate over the run). CPU-sized: 300 iterations of batch 32 (8 minutes on 2
-# busy CPU cores, 23% top-1: these digits are slow to learn for small networks).
+# to drop_path_rate over the run). CPU-sized: 300 iterations of batch 32 (about 2.5
+# minutes on 2 CPU cores; 55.4% top-1 on the 1,000 val digits, 2026-11-28).
 #   python tools/search.py configs/cells/nasnet-a-tiny_digits-cls.py
 # writes work_dirs/nasnet-a-tiny_digits-cls/iter_300.pth; its 'backbone.*' weights start the
 # detector of retinanet_nasnet-a-tiny_fpn_digits-from-cls.py (same layout, N and F).
