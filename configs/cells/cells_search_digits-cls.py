@@ -10,9 +10,9 @@
 #   python tools/search.py configs/cells/cells_search_digits-cls.py \
 #       --cfg-options train_cfg.strategy=pnas
 # (cells_search_digits-cls_reinforce.py and _pnas.py are this file with the switch set).
-# 10-12 children of 200 iterations, 25-40 s each on 2 CPU cores (5-8 minutes); 200 is
+# 10-12 children of 200 iterations, 30-45 s each on 2 CPU cores (6-9 minutes); 200 is
 # about the fewest with which children leave chance level (30 iterations: 7-17% val
-# accuracy, chance is 10%; 200: 23-45%, see README):
+# accuracy, chance is 10%; 200: 13.5-45.5%, see README):
 #   python tools/search.py configs/cells/cells_search_digits-cls.py
 # writes work_dirs/cells_search_digits-cls/search/{trials.jsonl,search_state.json,
 # best_genotype.json,search_progress.png} and, in export/, best_cells.png (the best normal
