@@ -175,3 +175,24 @@ def test_cls_pretraining_initialises_the_detection_supernet(cls_data, tmp_path):
     trained = [k for k in det_backbone if k.endswith('running_mean')
                and not torch.equal(det_backbone[k], before[k])]
     assert trained  # BN statistics of the trained paths, not a fresh init
+
+
+def test_supernet_cls_bench_runs_every_sampling_and_repeats(cls_data):
+    """bench/supernet_cls.py (the probe behind the README's DetNAS status table) trains
+    with every sampling mode and, on one thread, prints the same figures twice."""
+    args = ['bench/supernet_cls.py', '--data', cls_data, '--iters', '2', '--batch-size', '4',
+            '--width', '0.25', '--size', '32', '--sampling', 'fixed', 'random', 'same',
+            'two', 'fair']
+    out = run_tool(args)
+    lines = [ln.strip() for ln in out.splitlines() if 'val top-1' in ln]
+    assert [ln.split(':')[0] for ln in lines] == ['fixed', 'random', 'same', 'two', 'fair']
+    for ln in lines:
+        acc = float(ln.split('val top-1 ')[1].split('%')[0])
+        assert 0 <= acc <= 100
+    again = [ln.strip() for ln in run_tool(args).splitlines() if 'val top-1' in ln]
+    strip_time = lambda ls: [ln.rsplit(' (', 1)[0] for ln in ls]  # noqa: E731
+    assert strip_time(again) == strip_time(lines)
+    out = run_tool(['bench/supernet_cls.py', '--data', cls_data, '--iters', '1',
+                    '--batch-size', '2', '--width', '0.25', '--size', '32', '--no-bn-affine',
+                    '--sampling', 'random'])
+    assert 'BN without affine' in out
