@@ -154,6 +154,8 @@ def test_reevaluate_retrains_the_best_and_worst_children(cls_data, tmp_path, cap
                             'reward': None, 'failure': 'nan'}) + '\n')  # skipped
     assert [t['reward'] for t in tool.pick(tool.read_trials(str(trials)), 1, 1)] == [50.0, 10.0]
     assert len(tool.pick(tool.read_trials(str(trials)), 3, 3)) == 3  # each trial once
+    worst = tool.pick(tool.read_trials(str(trials)), 0, 5)  # more than there are: all
+    assert [t['reward'] for t in worst] == [50.0, 30.0, 10.0]
     opts = ['train_dataloader.dataset.data_root=' + cls_data,
             'val_dataloader.dataset.data_root=' + cls_data, 'model.backbone.filters=4',
             'train_cfg.search_space.num_blocks=2', 'train_cfg.evaluator.train_iters=2',

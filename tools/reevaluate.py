@@ -45,7 +45,7 @@ def pick(trials, top, bottom):
     """The ``top`` highest and ``bottom`` lowest rewards (each trial once), best first."""
     ranked = sorted(trials, key=lambda t: -t['reward'])
     chosen = ranked[:top]
-    for t in ranked[len(ranked) - bottom:] if bottom else []:
+    for t in ranked[max(0, len(ranked) - bottom):] if bottom else []:
         if all(t is not c for c in chosen):
             chosen.append(t)
     return chosen
