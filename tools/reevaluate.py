@@ -11,7 +11,6 @@ re-drawn this way). ``--cfg-options`` as in tools/search.py. Prints one line per
 its search reward, then the reward of each seed.
 """
 import argparse
-import json
 import os.path as osp
 import sys
 import types
@@ -21,21 +20,13 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 def read_trials(path):
     """The finished trials (a finite ``reward``) of a ``trials.jsonl``."""
-    import math
+    from nas_det.engine.driver import read_trials_file
+    from nas_det.strategies.base import is_failure
     if not osp.isfile(path):
         raise SystemExit(f'trials: no file at {path}')
-    out = []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                t = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SystemExit(f'trials: {path} line {n} is not JSON ({e})')
-            r = t.get('reward')
-            if isinstance(r, (int, float)) and math.isfinite(r) and 'genotype' in t:
-                out.append(t)
+    out = [t for t in read_trials_file(path)
+           if isinstance(t.get('reward'), (int, float)) and not is_failure(t['reward'])
+           and 'genotype' in t]
     if not out:
         raise SystemExit(f'trials: {path} holds no finished trial')
     return out

@@ -77,6 +77,20 @@ def _atomic_write(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+def read_trials_file(path: str) -> list:
+    """The records of one trials file (``[]`` when there is none); a torn last line,
+    from a kill, is ignored."""
+    out = []
+    if osp.isfile(path):
+        with open(path) as f:
+            for line in f:
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    break
+    return out
+
+
 def read_trials(work_dir: str, partial: bool = False) -> list:
     """The records of ``trials.jsonl`` (a torn last line, from a kill, is ignored); with
     ``partial``, also those other ranks logged before a stop (``trials.rank*.jsonl``)."""
@@ -84,16 +98,7 @@ def read_trials(work_dir: str, partial: bool = False) -> list:
     paths = [osp.join(work_dir, TRIALS_FILE)]
     if partial:
         paths += sorted(glob.glob(osp.join(work_dir, 'trials.rank*.jsonl')))
-    out = []
-    for path in paths:
-        if osp.isfile(path):
-            with open(path) as f:
-                for line in f:
-                    try:
-                        out.append(json.loads(line))
-                    except json.JSONDecodeError:
-                        break
-    return out
+    return [rec for path in paths for rec in read_trials_file(path)]
 
 
 class SearchDriver:
