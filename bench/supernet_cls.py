@@ -3,10 +3,13 @@
 
 Trains the 20-block (300M space) backbone + global pooling + a linear layer on
 ``data/digits_cls`` (64x64, upscaled from 32; batch 32; SGD with Nesterov momentum 0.9,
-weight decay 4e-5, one-cycle schedule with 15% warm-up) and prints the val top-1 of the
-all-``shuffle3x3`` path on the first 500 val digits (BN statistics of that path), every
-``--val-every`` iterations and at the end. The README's DetNAS status table came from
-these runs. ``--sampling``:
+weight decay 4e-5, one-cycle schedule with 15% warm-up) and prints the mean train loss of
+the last 50 iterations and the val top-1 of the all-``shuffle3x3`` path on the first 500
+val digits, every ``--val-every`` iterations and at the end. Before val the path's BN
+statistics are reset and re-estimated on 20 train batches, as the search does
+(``--recal-batches``; 0 keeps the running statistics of training). ``--data mnist`` is
+the control: the plain MNIST digits of the same split, which a fixed path learns in ~100
+iterations. The README's DetNAS status table came from these runs. ``--sampling``:
 
 - ``fixed``: always the all-``shuffle3x3`` path (a plain ShuffleNetV2), the baseline;
 - ``random``: a uniform random path per iteration (single-path one-shot, as
@@ -17,6 +20,7 @@ these runs. ``--sampling``:
   a random order over 4 forward/backward passes, gradients summed, one step.
 
     python bench/supernet_cls.py --sampling fixed random --iters 300 --lr 0.2 --width 0.5
+    python bench/supernet_cls.py --data mnist --sampling fixed two random --iters 300 --lr 0.05
 
 Runs on one thread by default (``--threads``) so that figures repeat exactly.
 """
@@ -31,10 +35,33 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 SAMPLINGS = ('fixed', 'random', 'same', 'two', 'fair')
 
 
+def load_plain_mnist(split, limit=None):
+    """The plain 28x28 MNIST digits (white on black, padded to 32) of the embedded
+    set's fixed train / val split: the control where every CNN learns in ~100 steps."""
+    import importlib.util
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    spec = importlib.util.spec_from_file_location(
+        '_digits', osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'nas_det',
+                            'data', 'digits.py'))
+    digits = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(digits)
+    images, labels = digits.load_mnist()
+    idx = digits.split_pools()[split]  # sorted, and the csv is sorted by class: mix
+    idx = idx[np.random.default_rng(0).permutation(len(idx))][:limit]
+    x = F.pad(torch.tensor(images[idx]).float(), (2, 2, 2, 2))
+    x = (x / 255. - 0.1) / 0.3  # about zero mean, unit std
+    return x[:, None].expand(-1, 3, -1, -1).contiguous(), torch.tensor(labels[idx])
+
+
 def load(root, split, limit=None):
     import numpy as np
     import torch
     from PIL import Image
+    if root == 'mnist':
+        return load_plain_mnist(split, limit)
     meta = osp.join(root, 'meta', f'{split}.txt')
     if not osp.isfile(meta):
         raise SystemExit(f'--data: no {meta}; build the set with '
@@ -68,6 +95,11 @@ def run(sampling, data, args):
                               norm_cfg=dict(type='BN', affine=not args.no_bn_affine))
     MMLogger.get_current_instance().setLevel(logging.WARNING)
     bb.init_weights()
+    if args.init == 'group-fan-out':
+        for m in bb.modules():
+            if isinstance(m, nn.Conv2d) and m.groups > 1:
+                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
+                nn.init.normal_(m.weight, 0, (2. / fan_out) ** 0.5)
     fixed = ['shuffle3x3'] * 20
     bb.set_choices(fixed)
     fc = nn.LazyLinear(10)
@@ -90,11 +122,25 @@ def run(sampling, data, args):
         bb.set_choices(fixed)
         model.eval()
         with torch.no_grad():
+            if args.recal_batches:
+                # as the search does: reset the path's BN statistics, re-estimate them
+                bns = [m for m in bb.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+                for bn in bns:
+                    bn.reset_running_stats()
+                    bn.momentum = None
+                    bn.train()
+                rg = torch.Generator().manual_seed(1)
+                for _ in range(args.recal_batches):
+                    forward(xt[torch.randint(0, len(xt), (args.batch_size, ), generator=rg)])
+                for bn in bns:
+                    bn.momentum = 0.1
+                    bn.eval()
             acc = (forward(xv).argmax(1) == yv).float().mean().item() * 100
         model.train()
         return acc
 
     t0 = time.time()
+    losses = []
     for it in range(args.iters):
         idx = torch.randint(0, len(xt), (args.batch_size, ), generator=g)
         opt.zero_grad()
@@ -115,12 +161,14 @@ def run(sampling, data, args):
             loss.backward()
         opt.step()
         sched.step()
+        losses = (losses + [loss.item()])[-50:]
         if args.val_every and (it + 1) % args.val_every == 0 and it + 1 < args.iters:
-            print(f'  {sampling}: iteration {it + 1}: train loss {loss.item():.3f}, '
+            print(f'  {sampling}: iteration {it + 1}: train loss '
+                  f'{sum(losses) / len(losses):.3f}, '
                   f'val top-1 {val():.1f}% ({time.time() - t0:.0f} s)', flush=True)
     print(f'{sampling:>6}: {args.iters} iterations, lr {args.lr:g}, width {args.width:g}'
           f'{", BN without affine" if args.no_bn_affine else ""}: '
-          f'train loss {loss.item():.3f}, val top-1 {val():.1f}% '
+          f'train loss {sum(losses) / len(losses):.3f}, val top-1 {val():.1f}% '
           f'({time.time() - t0:.0f} s)', flush=True)
 
 
@@ -135,8 +183,17 @@ def main(argv=None):
     p.add_argument('--val-every', type=int, default=0, help='0: only at the end')
     p.add_argument('--no-bn-affine', action='store_true',
                    help='BN without scale and shift in the backbone (as some SPOS code)')
+    p.add_argument('--recal-batches', type=int, default=20,
+                   help='before val, reset the BN statistics of the path and re-estimate '
+                   'them on this many train batches, as the search does (20; 0: keep the '
+                   'running statistics of training)')
+    p.add_argument('--init', default='default', choices=('default', 'group-fan-out'),
+                   help="'group-fan-out': redraw grouped (depthwise) convs with a fan-out "
+                   "of k*k*out/groups (timm's), not mmengine's Kaiming k*k*out")
     p.add_argument('--threads', type=int, default=1)
-    p.add_argument('--data', default='data/digits_cls')
+    p.add_argument('--data', default='data/digits_cls',
+                   help="the classification set's folder, or 'mnist': the plain MNIST digits "
+                   "of the same split (a control)")
     args = p.parse_args(argv)
     for name in ('iters', 'batch_size', 'size'):
         if getattr(args, name) <= 0:

@@ -196,3 +196,9 @@ def test_supernet_cls_bench_runs_every_sampling_and_repeats(cls_data):
                     '--batch-size', '2', '--width', '0.25', '--size', '32', '--no-bn-affine',
                     '--sampling', 'random'])
     assert 'BN without affine' in out
+    # the plain-MNIST control, running statistics of training kept, the other init
+    out = run_tool(['bench/supernet_cls.py', '--data', 'mnist', '--iters', '1',
+                    '--batch-size', '2', '--width', '0.25', '--size', '32',
+                    '--recal-batches', '0', '--init', 'group-fan-out', '--sampling', 'fixed'])
+    assert 'on mnist: 4000 train digits, val on 500' in out
+    assert 'fixed: 1 iterations' in out
