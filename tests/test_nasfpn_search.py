@@ -331,3 +331,35 @@ def test_search_tool_names_the_variant_in_the_default_work_dir():
     cfg = load_config(parse_args([path, '--cfg-options', 'variant=oneshot']))
     assert cfg.work_dir == osp.join('work_dirs', 'retinanet_r18_nasfpn_search_digits_oneshot')
     assert cfg.model.neck.type == 'NASFPNSupernet'
+
+
+def test_compare_tool_searches_retrains_and_reuses_finished_jobs(tmp_path):
+    """bench/nasfpn_compare.py (the README's controller / one-shot / FPN comparison), cut
+    to one controller child of 2 iterations and retrains of 2 iterations: it runs the
+    search and both retrains, prints the table and the means, and a rerun reuses them."""
+    from mmdet.models.backbones import ResNet
+
+    from conftest import run_tool
+    bb = ResNet(depth=18, base_channels=32, out_indices=(3, ))
+    ckpt = str(tmp_path / 'r18.pth')
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in bb.state_dict().items()}},
+               ckpt)
+    args = ['bench/nasfpn_compare.py', '--seeds', '0', '--modes', 'controller', 'fpn',
+            '--retrain-iters', '2', '--jobs', '1', '--backbone', ckpt,
+            '--work-dir', str(tmp_path / 'cmp'), '--controller-options',
+            'phases.0.train_cfg.max_trials=1', 'phases.0.train_cfg.evaluator.train_iters=2',
+            'phases.0.train_cfg.evaluator.num_val_images=4']
+    out = run_tool(args, timeout=900)
+    rows = [ln.split() for ln in out.splitlines() if ln.startswith(('controller ', 'fpn '))
+            and 'retrained' not in ln]
+    assert [r[0] for r in rows] == ['controller', 'fpn']
+    for r in rows:
+        assert 0 <= float(r[-2]) <= 1 and 0 <= float(r[-1]) <= 1   # mAP, mAP@50
+    assert rows[0][3] != '-' and rows[1][2:4] == ['-', '-']     # a proxy reward; FPN: none
+    with open(tmp_path / 'cmp' / 'controller_seed0' / 'search' / 'trials.jsonl') as f:
+        assert len(f.read().splitlines()) == 1
+    assert 'retrained mAP over 1 seed(s)' in out
+    again = run_tool(args, timeout=300)
+    assert [ln for ln in again.splitlines() if ln.startswith(('controller', 'fpn'))] == \
+        [ln for ln in out.splitlines() if ln.startswith(('controller', 'fpn'))]
+    assert not osp.exists(tmp_path / 'cmp' / 'pretrain')   # --backbone given: no pretraining

@@ -1,0 +1,223 @@
+#!/usr/bin/env python
+"""NAS-FPN on the embedded digits: controller search vs one-shot search vs a plain FPN.
+
+For every seed, both modes of ``configs/nasfpn/retinanet_r18_nasfpn_search_digits-easy.py``
+search (``variant=controller``: REINFORCE + proxy-trained children; ``variant=oneshot``:
+supernet neck + evolutionary search), then the best pyramid of each and a plain mmdet
+``FPN`` (same channels, same levels) are retrained the same way (``--retrain-iters``
+iterations from the same frozen, digits-pretrained ResNet-18, seed ``seed``) and scored
+with COCO bbox mAP on the 100 val images. Printed: per seed and mode the search's wall
+time, its best proxy reward and the retrained mAP / mAP@50; then mean and standard
+deviation over the seeds.
+
+    python bench/nasfpn_compare.py                       # seeds 0 1 2, 2 jobs at a time
+    python bench/nasfpn_compare.py --seeds 0 --jobs 1 --retrain-iters 300
+
+Runs ``tools/search.py`` in subprocesses (one thread each). Prerequisites are made when
+missing: the easy detection set (``data/digits_det_easy``) and the backbone pretraining
+(``configs/nasfpn/resnet18-half_digits-cls.py``). Every job writes ``result.json`` in its
+folder under ``--work-dir``; a rerun reuses finished jobs and resumes unfinished ones
+(``--resume``), so a killed comparison goes on where it stopped (the wall time of a
+resumed search then counts only its resumed part).
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import os.path as osp
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SEARCH_CFG = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_search_digits-easy.py')
+PRETRAIN_CFG = osp.join(ROOT, 'configs/nasfpn/resnet18-half_digits-cls.py')
+EASY_SET = ['det', '--size', '128', '--scale', '24', '64', '--objects', '1', '4',
+            '--no-clutter', '--train', '800', '--val', '100']
+MODES = ('controller', 'oneshot')
+PLAIN_FPN = dict(type='FPN', in_channels=[32, 64, 128, 256], out_channels=64, start_level=1,
+                 add_extra_convs='on_input', num_outs=5)
+
+
+def run(args, log, env_extra=None):
+    """Run a python tool; its output goes to ``log``. Returns (seconds, output)."""
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': ROOT, **(env_extra or {})}
+    t0 = time.time()
+    with open(log, 'w') as f:
+        p = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, stdout=f,
+                           stderr=subprocess.STDOUT)
+    seconds = time.time() - t0
+    with open(log) as f:
+        out = f.read()
+    if p.returncode:
+        raise RuntimeError(f'{" ".join(args[:2])} failed ({p.returncode}); see {log}:\n'
+                           f'{out[-3000:]}')
+    return seconds, out
+
+
+def last_metric(out: str, key: str) -> float:
+    found = re.findall(rf'{re.escape(key)}: (-?[0-9.]+)', out)
+    if not found:
+        raise RuntimeError(f'no {key} in the run output')
+    return float(found[-1])
+
+
+def finished(wd):
+    """The result of the job in ``wd`` when it finished earlier, else None (and the
+    folder made)."""
+    if osp.isfile(osp.join(wd, 'result.json')):
+        with open(osp.join(wd, 'result.json')) as f:
+            return json.load(f)
+    os.makedirs(wd, exist_ok=True)
+    return None
+
+
+def save(wd, res):
+    with open(osp.join(wd, 'result.json'), 'w') as f:
+        json.dump(res, f, indent=1)
+    return res
+
+
+def search_job(mode, seed, args):
+    wd = osp.join(args.work_dir, f'{mode}_seed{seed}')
+    done = finished(wd)
+    if done:
+        return done
+    opts = [f'variant={mode}', f'randomness.seed={seed}',
+            f'model.backbone.init_cfg.checkpoint={args.backbone}']
+    if mode == 'oneshot':
+        opts.append(f'custom_hooks.0.seed={seed}')
+    opts += args.search_options.get(mode, [])
+    seconds, _ = run(['tools/search.py', SEARCH_CFG, '--work-dir', wd, '--resume',
+                      '--cfg-options', *opts], osp.join(wd, 'search.log'))
+    with open(osp.join(wd, 'search', 'search_summary.json')) as f:
+        summary = json.load(f)
+    with open(osp.join(wd, 'search', 'best_genotype.json')) as f:
+        best = json.load(f)
+    return save(wd, dict(mode=mode, seed=seed, search_seconds=round(seconds, 1),
+                         best_reward=summary.get('reward'),
+                         genotype=best.get('genotype', best)))
+
+
+def retrain_job(mode, seed, neck, args):
+    wd = osp.join(args.work_dir, f'retrain_{mode}_seed{seed}')
+    done = finished(wd)
+    if done:
+        return done
+    n = args.retrain_iters
+    warm = min(50, n // 4)
+    sched = [dict(type='CosineAnnealingLR', by_epoch=False, begin=warm, end=n,
+                  T_max=n - warm)]
+    if warm:
+        sched.insert(0, dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
+                             end=warm))
+    cfg_file = osp.join(wd, 'retrain.py')
+    with open(cfg_file, 'w') as f:
+        f.write(f'''# written by bench/nasfpn_compare.py: retrain {mode} (seed {seed})
+_base_ = {SEARCH_CFG!r}
+variants = dict(_delete_=True, retrain=dict(phases=['train']))
+variant = 'retrain'
+randomness = dict(seed={seed})
+model = dict(neck={neck!r}, backbone=dict(init_cfg=dict(checkpoint={args.backbone!r})))
+train_cfg = dict(max_iters={n}, val_interval={n})
+param_scheduler = {sched!r}
+default_hooks = dict(checkpoint=dict(interval={n}), logger=dict(interval=50))
+''')
+    seconds, out = run(['tools/search.py', cfg_file, '--work-dir', wd, '--resume'],
+                       osp.join(wd, 'train.log'))
+    return save(wd, dict(mode=mode, seed=seed, retrain_seconds=round(seconds, 1),
+                         mAP=last_metric(out, 'coco/bbox_mAP'),
+                         mAP50=last_metric(out, 'coco/bbox_mAP_50')))
+
+
+def one_seed_mode(mode, seed, args):
+    if mode == 'fpn':
+        return retrain_job('fpn', seed, dict(_delete_=True, **PLAIN_FPN), args)
+    s = search_job(mode, seed, args)
+    neck = dict(_delete_=True, type='NASFPNNeck', in_channels=[32, 64, 128, 256],
+                out_channels=64, num_outs=5, stack_times=1, start_level=1,
+                norm_cfg=dict(type='BN', requires_grad=True), genotype=s['genotype'])
+    res = retrain_job(mode, seed, neck, args)
+    return {**res, 'search_seconds': s['search_seconds'], 'best_reward': s['best_reward']}
+
+
+def prepare(args):
+    if not osp.isfile(osp.join(ROOT, 'data/digits_det_easy/annotations/instances_val.json')):
+        print('[compare] building data/digits_det_easy', flush=True)
+        run(['tools/make_data.py', *EASY_SET, '--out', 'data/digits_det_easy'],
+            osp.join(args.work_dir, 'make_data.log'))
+    if args.backbone is None:
+        ckpt = osp.join(args.work_dir, 'pretrain', 'iter_300.pth')
+        if not osp.isfile(ckpt):
+            print('[compare] pretraining the ResNet-18 on the classification digits '
+                  f'({osp.relpath(PRETRAIN_CFG, ROOT)})', flush=True)
+            seconds, out = run(['tools/make_data.py', 'cls', '--out', 'data/digits_cls'],
+                               osp.join(args.work_dir, 'make_cls.log'))
+            seconds, out = run(['tools/search.py', PRETRAIN_CFG, '--work-dir',
+                                osp.join(args.work_dir, 'pretrain'), '--resume'],
+                               osp.join(args.work_dir, 'pretrain.log'))
+            print(f'[compare]   val top-1 {last_metric(out, "accuracy/top1"):.1f}% '
+                  f'({seconds:.0f} s)', flush=True)
+        args.backbone = ckpt
+    elif not osp.isfile(args.backbone):
+        raise SystemExit(f'--backbone: no checkpoint at {args.backbone}')
+
+
+def fmt(x, nd=3):
+    return '-' if x is None else f'{x:.{nd}f}'
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    p.add_argument('--modes', nargs='+', default=[*MODES, 'fpn'], choices=[*MODES, 'fpn'])
+    p.add_argument('--retrain-iters', type=int, default=600)
+    p.add_argument('--jobs', type=int, default=2, help='runs at a time (one thread each)')
+    p.add_argument('--backbone', default=None,
+                   help='pretrained ResNet-18 checkpoint (default: pretrain one first)')
+    p.add_argument('--work-dir', default='work_dirs/nasfpn_compare')
+    examples = dict(controller='phases.0.train_cfg.max_trials=4',
+                    oneshot='phases.1.train_cfg.strategy.generations=2')
+    for mode in MODES:
+        p.add_argument(f'--{mode}-options', nargs='+', default=[], metavar='KEY=VALUE',
+                       help=f'more --cfg-options for the {mode} searches (e.g. '
+                       f'{examples[mode]})')
+    args = p.parse_args(argv)
+    args.search_options = {m: getattr(args, f'{m}_options') for m in MODES}
+    if args.retrain_iters <= 0 or args.jobs <= 0:
+        raise SystemExit('--retrain-iters and --jobs: positive integers are expected')
+    args.work_dir = osp.abspath(args.work_dir)
+    if args.backbone:
+        args.backbone = osp.abspath(args.backbone)
+    os.makedirs(args.work_dir, exist_ok=True)
+    prepare(args)
+    tasks = [(m, s) for s in args.seeds for m in args.modes]
+    results = []
+    with cf.ThreadPoolExecutor(args.jobs) as pool:
+        futures = {pool.submit(one_seed_mode, m, s, args): (m, s) for m, s in tasks}
+        for fut in cf.as_completed(futures):
+            r = fut.result()
+            results.append(r)
+            print(f'[compare] {r["mode"]} seed {r["seed"]}: retrained mAP {fmt(r["mAP"])} '
+                  f'(search {fmt(r.get("search_seconds"), 0)} s, best proxy reward '
+                  f'{fmt(r.get("best_reward"), 4)})', flush=True)
+    print(f'\n{"mode":<11}{"seed":>5}{"search s":>10}{"proxy best":>12}{"mAP":>8}'
+          f'{"mAP@50":>8}')
+    for m in args.modes:
+        for r in sorted((r for r in results if r['mode'] == m), key=lambda r: r['seed']):
+            print(f'{m:<11}{r["seed"]:>5}{fmt(r.get("search_seconds"), 0):>10}'
+                  f'{fmt(r.get("best_reward"), 4):>12}{fmt(r["mAP"]):>8}{fmt(r["mAP50"]):>8}')
+    print()
+    for m in args.modes:
+        maps = [r['mAP'] for r in results if r['mode'] == m]
+        sd = statistics.stdev(maps) if len(maps) > 1 else 0.0
+        print(f'{m:<11} retrained mAP over {len(maps)} seed(s): mean {statistics.mean(maps):.3f}'
+              f', std {sd:.3f}')
+
+
+if __name__ == '__main__':
+    main()
