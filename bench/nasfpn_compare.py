@@ -2,13 +2,14 @@
 """NAS-FPN on the embedded digits: controller search vs one-shot search vs a plain FPN.
 
 For every seed, both modes of ``configs/nasfpn/retinanet_r18_nasfpn_search_digits-easy.py``
-search (``variant=controller``: REINFORCE + proxy-trained children; ``variant=oneshot``:
-supernet neck + evolutionary search), then the best pyramid of each and a plain mmdet
-``FPN`` (same channels, same levels) are retrained the same way (``--retrain-iters``
-iterations from the same frozen, digits-pretrained ResNet-18, seed ``seed``) and scored
-with COCO bbox mAP on the 100 val images. Printed: per seed and mode the search's wall
-time, its best proxy reward and the retrained mAP / mAP@50; then mean and standard
-deviation over the seeds.
+search (``controller``: REINFORCE + proxy-trained children; ``oneshot``: supernet neck +
+evolutionary search), then the best pyramid of each, a plain mmdet ``FPN`` (same
+channels, same levels; ``fpn``) and the paper's 7-cell pyramid (one stack; ``published``)
+are retrained the same way (``--retrain-iters`` iterations from the same frozen,
+digits-pretrained ResNet-18, seed ``seed``) and scored with COCO bbox mAP on the 100 val
+images. Printed: per seed and mode the search's wall time, its best proxy reward, the
+neck's parameters and the retrained mAP / mAP@50; then mean and standard deviation over
+the seeds.
 
     python bench/nasfpn_compare.py                       # seeds 0 1 2, 2 jobs at a time
     python bench/nasfpn_compare.py --seeds 0 --jobs 1 --retrain-iters 300
@@ -39,6 +40,7 @@ PRETRAIN_CFG = osp.join(ROOT, 'configs/nasfpn/resnet18-half_digits-cls.py')
 EASY_SET = ['det', '--size', '128', '--scale', '24', '64', '--objects', '1', '4',
             '--no-clutter', '--train', '800', '--val', '100']
 MODES = ('controller', 'oneshot')
+BASELINES = ('fpn', 'published')   # retrained only: mmdet's FPN, the paper's 7-cell pyramid
 PLAIN_FPN = dict(type='FPN', in_channels=[32, 64, 128, 256], out_channels=64, start_level=1,
                  add_extra_convs='on_input', num_outs=5)
 
@@ -134,15 +136,27 @@ default_hooks = dict(checkpoint=dict(interval={n}), logger=dict(interval=50))
                          mAP50=last_metric(out, 'coco/bbox_mAP_50')))
 
 
+def neck_params(neck: dict) -> int:
+    import nas_det  # noqa: F401  registers NASFPNNeck
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    module = MODELS.build({k: v for k, v in neck.items() if k != '_delete_'})
+    return sum(p.numel() for p in module.parameters())
+
+
 def one_seed_mode(mode, seed, args):
     if mode == 'fpn':
-        return retrain_job('fpn', seed, dict(_delete_=True, **PLAIN_FPN), args)
-    s = search_job(mode, seed, args)
+        neck = dict(_delete_=True, **PLAIN_FPN)
+        return {**retrain_job(mode, seed, neck, args), 'neck_params': neck_params(neck)}
+    s = search_job(mode, seed, args) if mode in MODES else {}
     neck = dict(_delete_=True, type='NASFPNNeck', in_channels=[32, 64, 128, 256],
                 out_channels=64, num_outs=5, stack_times=1, start_level=1,
-                norm_cfg=dict(type='BN', requires_grad=True), genotype=s['genotype'])
+                norm_cfg=dict(type='BN', requires_grad=True),
+                genotype=s.get('genotype', 'nasfpn_7cell'))
     res = retrain_job(mode, seed, neck, args)
-    return {**res, 'search_seconds': s['search_seconds'], 'best_reward': s['best_reward']}
+    return {**res, 'search_seconds': s.get('search_seconds'),
+            'best_reward': s.get('best_reward'), 'neck_params': neck_params(neck)}
 
 
 def prepare(args):
@@ -174,7 +188,8 @@ def fmt(x, nd=3):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    p.add_argument('--modes', nargs='+', default=[*MODES, 'fpn'], choices=[*MODES, 'fpn'])
+    p.add_argument('--modes', nargs='+', default=[*MODES, *BASELINES],
+                   choices=[*MODES, *BASELINES])
     p.add_argument('--retrain-iters', type=int, default=600)
     p.add_argument('--jobs', type=int, default=2, help='runs at a time (one thread each)')
     p.add_argument('--backbone', default=None,
@@ -205,12 +220,13 @@ def main(argv=None):
             print(f'[compare] {r["mode"]} seed {r["seed"]}: retrained mAP {fmt(r["mAP"])} '
                   f'(search {fmt(r.get("search_seconds"), 0)} s, best proxy reward '
                   f'{fmt(r.get("best_reward"), 4)})', flush=True)
-    print(f'\n{"mode":<11}{"seed":>5}{"search s":>10}{"proxy best":>12}{"mAP":>8}'
-          f'{"mAP@50":>8}')
+    print(f'\n{"mode":<11}{"seed":>5}{"search s":>10}{"proxy best":>12}{"neck params":>13}'
+          f'{"mAP":>8}{"mAP@50":>8}')
     for m in args.modes:
         for r in sorted((r for r in results if r['mode'] == m), key=lambda r: r['seed']):
             print(f'{m:<11}{r["seed"]:>5}{fmt(r.get("search_seconds"), 0):>10}'
-                  f'{fmt(r.get("best_reward"), 4):>12}{fmt(r["mAP"]):>8}{fmt(r["mAP50"]):>8}')
+                  f'{fmt(r.get("best_reward"), 4):>12}{r["neck_params"]:>13,}'
+                  f'{fmt(r["mAP"]):>8}{fmt(r["mAP50"]):>8}')
     print()
     for m in args.modes:
         maps = [r['mAP'] for r in results if r['mode'] == m]

@@ -356,6 +356,10 @@ def test_compare_tool_searches_retrains_and_reuses_finished_jobs(tmp_path):
     for r in rows:
         assert 0 <= float(r[-2]) <= 1 and 0 <= float(r[-1]) <= 1   # mAP, mAP@50
     assert rows[0][3] != '-' and rows[1][2:4] == ['-', '-']     # a proxy reward; FPN: none
+    # neck parameters: the FPN's are mmdet's own count
+    from mmdet.models.necks import FPN
+    fpn = FPN([32, 64, 128, 256], 64, 5, start_level=1, add_extra_convs='on_input')
+    assert int(rows[1][4].replace(',', '')) == sum(p.numel() for p in fpn.parameters())
     with open(tmp_path / 'cmp' / 'controller_seed0' / 'search' / 'trials.jsonl') as f:
         assert len(f.read().splitlines()) == 1
     assert 'retrained mAP over 1 seed(s)' in out
