@@ -74,3 +74,19 @@ def test_local_coco_metric_is_full_precision_and_on_the_evaluated_images(tiny_de
     assert got['coco/bbox_mAP_50'] == pytest.approx(float(ev.stats[1]), abs=1e-12)
     # not mmdet's 3-decimal rounding: ties between close candidates stay broken
     assert got['coco/bbox_mAP'] != round(got['coco/bbox_mAP'], 3)
+
+
+def test_untrained_search_warning_only_for_evaluators_that_use_the_model():
+    """The search phase warns of an untrained model when nothing is loaded and the
+    evaluator scores the runner's model (SupernetEvaluator), not for ProxyTrainEvaluator,
+    which trains children of its own."""
+    from mmengine.config import Config
+
+    from nas_det.engine.phases import untrained_search
+
+    def cfg(ev, load_from=None):
+        return Config(dict(train_cfg=dict(type='SearchLoop', evaluator=dict(type=ev)),
+                           load_from=load_from))
+    assert untrained_search(cfg('SupernetEvaluator'))
+    assert not untrained_search(cfg('SupernetEvaluator', 'supernet.pth'))
+    assert not untrained_search(cfg('ProxyTrainEvaluator'))

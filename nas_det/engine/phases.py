@@ -169,6 +169,15 @@ def _resolve_load_from(cfg, ctx: PhaseContext) -> None:
                                 'first, or point load_from at its checkpoint)')
 
 
+def untrained_search(cfg) -> bool:
+    """True when a search would score the weights of a model that nothing loaded: no
+    ``load_from``, and an evaluator that uses the runner's model (not one that trains
+    children of its own, ``trains_children = True``, as ``ProxyTrainEvaluator``)."""
+    from nas_det.engine.evaluators import EVALUATORS
+    evaluator = EVALUATORS.get(str((cfg.train_cfg.get('evaluator') or {}).get('type')))
+    return not cfg.get('load_from') and not getattr(evaluator, 'trains_children', False)
+
+
 @register_phase('search')
 def search_phase(cfg, ctx: PhaseContext) -> dict:
     """Search with ``train_cfg=dict(type='SearchLoop', ...)`` on the model of ``load_from``
@@ -177,7 +186,7 @@ def search_phase(cfg, ctx: PhaseContext) -> dict:
     if not isinstance(cfg.get('train_cfg'), dict) or cfg.train_cfg.get('type') != 'SearchLoop':
         raise ValueError("phase 'search': train_cfg must be dict(type='SearchLoop', ...)")
     _resolve_load_from(cfg, ctx)
-    if not cfg.get('load_from'):
+    if untrained_search(cfg):
         print('[nas_det] phase search: no load_from: searching an untrained model', flush=True)
     cfg.train_cfg.resume = ctx.resume
     cfg.resume = False

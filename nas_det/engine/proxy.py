@@ -114,6 +114,7 @@ class ProxyTrainEvaluator:
         modules (list): passed by the search loop (searchable modules of the runner's
             model); not used.
     """
+    trains_children = True   # builds and trains its own networks: no load_from needed
 
     def __init__(self, runner, child: dict | None = None,
                  genotype_key: str = 'model.neck.genotype', genotype_format: str = 'dict',
