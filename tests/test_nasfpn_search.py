@@ -333,6 +333,25 @@ def test_search_tool_names_the_variant_in_the_default_work_dir():
     assert cfg.model.neck.type == 'NASFPNSupernet'
 
 
+def test_variant_on_a_config_without_variants(tmp_path):
+    """--cfg-options variant=x on a config without `variants` is refused (a typo would
+    otherwise run the config as it is), except the variant a dumped config records."""
+    from nas_det.engine.launch import load_config, parse_args
+    plain = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_digits.py')
+    with pytest.raises(ValueError, match=r"variant: 'oneshot' is not a variant of this "
+                                         r"config: it has no `variants`$"):
+        load_config(parse_args([plain, '--cfg-options', 'variant=oneshot']))
+    # a config dumped by a run keeps `variant` as the record of what ran
+    cfg = load_config(parse_args([osp.join(ROOT, 'configs/nasfpn/'
+                                           'retinanet_r18_nasfpn_search_digits.py')]))
+    dumped = str(tmp_path / 'dumped.py')
+    cfg.dump(dumped)
+    again = load_config(parse_args([dumped, '--cfg-options', 'variant=controller']))
+    assert again.variant == 'controller' and again.phases[0]['type'] == 'search'
+    with pytest.raises(ValueError, match=r"records the variant 'controller'"):
+        load_config(parse_args([dumped, '--cfg-options', 'variant=oneshot']))
+
+
 def test_compare_tool_searches_retrains_and_reuses_finished_jobs(tmp_path):
     """bench/nasfpn_compare.py (the README's controller / one-shot / FPN comparison), cut
     to one controller child of 2 iterations and retrains of 2 iterations: it runs the

@@ -43,6 +43,12 @@ def load_config(args):
         ns = argparse.Namespace()
         action(None, ns, args.cfg_options)
         opts = ns.cfg_options
+        recorded = cfg.get('variant', None)
+        if 'variant' in opts and 'variants' not in cfg and opts['variant'] != recorded:
+            raise ValueError(
+                f"variant: {opts['variant']!r} is not a variant of this config: it has no "
+                f"`variants`" + (f" (it records the variant {recorded!r} of the run that "
+                                 f"wrote it)" if recorded is not None else ''))
         cfg.merge_from_dict(opts)
     variant = apply_variant(cfg, opts)
     if args.work_dir:
