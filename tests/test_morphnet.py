@@ -47,6 +47,23 @@ def test_resnet_widths_and_keys_mirror_mmdet():
         WidthResNet(18, stem='tiny')
 
 
+def test_frozen_stages_and_norm_eval_as_mmdet_resnet():
+    """WidthResNet freezes what mmdet's ResNet freezes (same keys: stem and layer1..k stop
+    training and stay in eval mode) and keeps every BN in eval mode with norm_eval."""
+    from mmdet.models.backbones import ResNet
+    from torch.nn.modules.batchnorm import _BatchNorm
+    ours = WidthResNet(18, frozen_stages=2, norm_eval=True)
+    theirs = ResNet(18, frozen_stages=2, norm_eval=True)
+    ours.train()
+    theirs.train()
+    grads = lambda m: {k: p.requires_grad for k, p in m.named_parameters()}  # noqa: E731
+    assert grads(ours) == grads(theirs) and not all(grads(ours).values())
+    assert all(not m.training for m in ours.modules() if isinstance(m, _BatchNorm))
+    assert not ours.layer2.training and ours.layer3.training
+    free = WidthResNet(18, frozen_stages=-1, norm_eval=False).train()
+    assert all(grads(free).values()) and all(m.training for m in free.modules())
+
+
 def test_grouping_of_coupled_channels_on_resnet():
     from mmdet.models.backbones import ResNet
     m = ResNet(18, norm_eval=False)

@@ -41,12 +41,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS
-from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.utils import _pair
 
 from ..space.base import bad_value
 from ..space.cells import Cell, CellGenotype, state_name
 from ..space.published import PUBLISHED
+from .frozen import FrozenStagesMixin
 
 PADDING_MODES = ('pytorch', 'tf', 'timm')
 """``'pytorch'``: symmetric ``k // 2`` padding, pooling windows ignore padding.
@@ -852,7 +852,7 @@ class CellNetwork(CellStack):
 
 
 @MODELS.register_module()
-class CellNetBackbone(CellStack):
+class CellNetBackbone(FrozenStagesMixin, CellStack):
     """A cell network as an mmdet / mmpretrain backbone: a tuple of stage features.
 
     Stages end at each stem cell but the last and before each reduction and at the end;
@@ -903,21 +903,6 @@ class CellNetBackbone(CellStack):
             return []
         return [self.stem] + [c for c, p in zip(self.cells, self.plans)
                               if p.stage <= self.frozen_stages]
-
-    def _freeze_stages(self):
-        for m in self._frozen_modules():
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad = False
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, (_BatchNorm, nn.GroupNorm)):
-                    m.eval()
-        return self
 
     def forward(self, x: torch.Tensor) -> tuple:
         ends = [self.stage_ends[i] for i in self.out_indices]

@@ -43,6 +43,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..space.base import bad_value
 from ..space.width import Widths
+from .frozen import FrozenStagesMixin
 
 # ---------------------------------------------------------------------------------------
 # ResNet widths as data
@@ -149,7 +150,7 @@ class WidthBlock(nn.Module):
 
 
 @MODELS.register_module()
-class WidthResNet(BaseModule):
+class WidthResNet(FrozenStagesMixin, BaseModule):
     """A ResNet whose every layer width comes from a width genotype (MorphNet's output).
 
     `MorphNet <https://arxiv.org/abs/1711.06798>`_ learns per-layer widths; this backbone
@@ -265,25 +266,11 @@ class WidthResNet(BaseModule):
                 outs.append(x)
         return tuple(outs)
 
-    def _freeze_stages(self):
+    def _frozen_modules(self):
         if self.frozen_stages < 0:
-            return
-        mods = [self.conv1, self.norm1] + [getattr(self, f'layer{i}')
+            return []
+        return [self.conv1, self.norm1] + [getattr(self, f'layer{i}')
                                            for i in range(1, self.frozen_stages + 1)]
-        for m in mods:
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad = False
-
-    def train(self, mode: bool = True):
-        """Set train mode, keeping frozen stages (and BN layers when ``norm_eval``) in eval."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
 
 
 # ---------------------------------------------------------------------------------------

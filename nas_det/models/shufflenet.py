@@ -26,10 +26,10 @@ import torch.nn as nn
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..space.base import bad_value
 from ..space.detnas import DETNAS_OPS, DetNASPath, DetNASSpace
+from .frozen import FrozenStagesMixin
 
 ARCH_SETTINGS = {
     '300M': dict(stem_channels=16, stage_channels=(64, 160, 320, 640), stage_blocks=(4, 4, 8, 4)),
@@ -236,7 +236,7 @@ class ChoiceBlock(nn.Module):
         return self.choices[self.active](x)
 
 
-class _ShuffleNetV2(BaseModule):
+class _ShuffleNetV2(FrozenStagesMixin, BaseModule):
     """Shared body of the DetNAS supernet and subnet (``block_ops``: ops per block)."""
 
     def __init__(self, block_ops, arch, widen_factor, out_indices, frozen_stages, norm_cfg,
@@ -308,23 +308,10 @@ class _ShuffleNetV2(BaseModule):
             outs = [o.contiguous() for o in outs]
         return tuple(outs)
 
-    def _freeze_stages(self):
+    def _frozen_modules(self):
         if self.frozen_stages < 0:
-            return
-        for m in [self.stem, *self.stages[:self.frozen_stages]]:
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad = False
-
-    def train(self, mode: bool = True):
-        """Set train mode, keeping frozen stages (and BN layers when ``norm_eval``) in eval."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
+            return []
+        return [self.stem, *self.stages[:self.frozen_stages]]
 
 
 _ARGS_DOC = """
