@@ -32,6 +32,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -136,12 +137,16 @@ default_hooks = dict(checkpoint=dict(interval={n}), logger=dict(interval=50))
                          mAP50=last_metric(out, 'coco/bbox_mAP_50')))
 
 
+_BUILD_LOCK = threading.Lock()
+
+
 def neck_params(neck: dict) -> int:
-    import nas_det  # noqa: F401  registers NASFPNNeck
-    from mmdet.registry import MODELS
-    from mmdet.utils import register_all_modules
-    register_all_modules(init_default_scope=False)
-    module = MODELS.build({k: v for k, v in neck.items() if k != '_delete_'})
+    with _BUILD_LOCK:  # the jobs' threads share the registries
+        import nas_det  # noqa: F401  registers NASFPNNeck
+        from mmdet.registry import MODELS
+        from mmdet.utils import register_all_modules
+        register_all_modules(init_default_scope=False)
+        module = MODELS.build({k: v for k, v in neck.items() if k != '_delete_'})
     return sum(p.numel() for p in module.parameters())
 
 
@@ -165,8 +170,8 @@ def prepare(args):
         run(['tools/make_data.py', *EASY_SET, '--out', 'data/digits_det_easy'],
             osp.join(args.work_dir, 'make_data.log'))
     if args.backbone is None:
-        ckpt = osp.join(args.work_dir, 'pretrain', 'iter_300.pth')
-        if not osp.isfile(ckpt):
+        pre = osp.join(args.work_dir, 'pretrain')
+        if not osp.isfile(osp.join(pre, 'phase_done.json')):
             print('[compare] pretraining the ResNet-18 on the classification digits '
                   f'({osp.relpath(PRETRAIN_CFG, ROOT)})', flush=True)
             seconds, out = run(['tools/make_data.py', 'cls', '--out', 'data/digits_cls'],
@@ -176,7 +181,8 @@ def prepare(args):
                                osp.join(args.work_dir, 'pretrain.log'))
             print(f'[compare]   val top-1 {last_metric(out, "accuracy/top1"):.1f}% '
                   f'({seconds:.0f} s)', flush=True)
-        args.backbone = ckpt
+        with open(osp.join(pre, 'last_checkpoint')) as f:  # mmengine's pointer
+            args.backbone = f.read().strip()
     elif not osp.isfile(args.backbone):
         raise SystemExit(f'--backbone: no checkpoint at {args.backbone}')
 
@@ -210,16 +216,22 @@ def main(argv=None):
         args.backbone = osp.abspath(args.backbone)
     os.makedirs(args.work_dir, exist_ok=True)
     prepare(args)
-    tasks = [(m, s) for s in args.seeds for m in args.modes]
+    tasks = [(m, s) for s in sorted(set(args.seeds)) for m in dict.fromkeys(args.modes)]
     results = []
     with cf.ThreadPoolExecutor(args.jobs) as pool:
         futures = {pool.submit(one_seed_mode, m, s, args): (m, s) for m, s in tasks}
         for fut in cf.as_completed(futures):
-            r = fut.result()
+            try:
+                r = fut.result()
+            except RuntimeError as e:
+                for f in futures:
+                    f.cancel()
+                raise SystemExit(f'[compare] {futures[fut][0]} seed {futures[fut][1]}: {e}')
             results.append(r)
             print(f'[compare] {r["mode"]} seed {r["seed"]}: retrained mAP {fmt(r["mAP"])} '
                   f'(search {fmt(r.get("search_seconds"), 0)} s, best proxy reward '
                   f'{fmt(r.get("best_reward"), 4)})', flush=True)
+    args.modes = list(dict.fromkeys(args.modes))
     print(f'\n{"mode":<11}{"seed":>5}{"search s":>10}{"proxy best":>12}{"neck params":>13}'
           f'{"mAP":>8}{"mAP@50":>8}')
     for m in args.modes:
