@@ -386,3 +386,30 @@ def test_compare_tool_searches_retrains_and_reuses_finished_jobs(tmp_path):
     assert [ln for ln in again.splitlines() if ln.startswith(('controller', 'fpn'))] == \
         [ln for ln in out.splitlines() if ln.startswith(('controller', 'fpn'))]
     assert not osp.exists(tmp_path / 'cmp' / 'pretrain')   # --backbone given: no pretraining
+
+
+def test_phases_read_search_settings_by_name(tmp_path):
+    """A phase's train_cfg / model may name a top-level dict: a config that inherits a
+    search config then changes the search by overriding that dict (an inline
+    dict(**search_cfg) was expanded when the base was read); a bad name is refused."""
+    from mmengine.config import Config
+
+    from nas_det.engine.phases import normalize_phases
+    child = tmp_path / 'child.py'
+    base = osp.join(ROOT, 'configs/detnas/retinanet_detnas-shufflenet-300M_search_digits.py')
+    child.write_text(f'_base_ = {base!r}\n'
+                     'search_cfg = dict(max_flops=123e6, strategy=dict(generations=2))\n')
+    search = dict(normalize_phases(Config.fromfile(str(child))))['search']
+    assert search['train_cfg']['max_flops'] == 123e6 and search['train_cfg']['_delete_']
+    assert search['train_cfg']['strategy']['generations'] == 2
+    assert search['train_cfg']['strategy']['population'] == 10   # the rest inherited
+    assert search['model'] == dict(test_cfg=dict(score_thr=0.001))
+    coco = Config.fromfile(osp.join(ROOT, 'configs/detnas/'
+                                    'retinanet_detnas-shufflenet-1.3G_search_coco.py'))
+    search = dict(normalize_phases(coco))['search']
+    assert search['train_cfg']['max_flops'] == 1.3e9
+    assert search['model']['backbone']['norm_cfg']['requires_grad']   # model= by name
+    bad = Config(dict(phases=[dict(type='search', train_cfg='serach_cfg')]))
+    with pytest.raises(ValueError, match=r"phases\[0\].train_cfg: 'serach_cfg' names no "
+                                         r"top-level dict"):
+        normalize_phases(bad)

@@ -32,7 +32,7 @@ search_model = dict(backbone=dict(norm_cfg=dict(type='BN', requires_grad=True)))
 
 phases = [
     dict(type='train'),
-    dict(type='search', load_from='previous', model=search_model,
-         train_cfg=dict(_delete_=True, **search_cfg)),
+    # by name: a config inheriting this one changes the search by overriding `search_cfg`
+    dict(type='search', load_from='previous', model='search_model', train_cfg='search_cfg'),
     dict(type='export', export=dict(module='backbone', init_from_supernet=True)),
 ]

@@ -31,7 +31,7 @@ phases = [
     dict(type='train'),
     # score threshold of COCO evaluation practice (mmdet's RetinaNet default, 0.05, keeps
     # no box of a young supernet, and every path would tie at an mAP of 0)
-    dict(type='search', load_from='previous', train_cfg=dict(_delete_=True, **search_cfg),
+    dict(type='search', load_from='previous', train_cfg='search_cfg',
          model=dict(test_cfg=dict(score_thr=0.001))),
     dict(type='export', export=dict(module='backbone', init_from_supernet=True)),
 ]

@@ -46,35 +46,12 @@ model = dict(
     test_cfg=dict(score_thr=0.001))
 optim_wrapper = dict(optimizer=dict(lr=0.02))
 
-# (the base's variants were expanded when it was read, so they are restated here whole)
-proxy_iters = 150
+# the searches, scaled to the comparison's budget (the base's phases read these by name)
 controller_search = dict(
-    type='SearchLoop',
-    search_space=dict(type='NASFPNSpace', num_cells={{_base_.num_cells}}),
-    strategy=dict(type='ReinforceController', batch_size=3, lr=0.01,
-                  baseline_decay=0.9, entropy_weight=1e-4),
-    evaluator=dict(
-        type='ProxyTrainEvaluator', genotype_key='model.neck.genotype',
-        metric='coco/bbox_mAP', train_iters=proxy_iters, warmup_iters=10,
-        lr_schedule='cosine', batch_size=8, num_val_images=100, val_batch_size=20),
+    evaluator=dict(train_iters=150, batch_size=8, num_val_images=100, val_batch_size=20),
     max_trials=6)
-supernet_iters = 300
 oneshot_search = dict(
-    type='SearchLoop',
-    strategy=dict(
-        type='GeneticAlgorithm', population=6, top_k=3, num_mutation=3,
-        mutation_prob=0.1, num_crossover=3, generations=3),
-    evaluator=dict(
-        type='SupernetEvaluator', metric='coco/bbox_mAP', bn_mode='recalibrate',
-        bn_batches=4, num_val_images=100),
+    strategy=dict(population=6, top_k=3, num_mutation=3, num_crossover=3, generations=3),
+    evaluator=dict(num_val_images=100),
+    # FLOPs of the neck on the backbone maps of a 128x128 image
     cost_input_shape=[(32, 32, 32), (64, 16, 16), (128, 8, 8), (256, 4, 4)])
-variants = dict(
-    controller=dict(
-        phases=[dict(type='search', train_cfg=dict(_delete_=True, **controller_search)),
-                {{_base_.export_phase}}]),
-    oneshot=dict(
-        train_cfg=dict(max_iters=supernet_iters, val_interval=supernet_iters),
-        phases=[dict(type='train'),
-                dict(type='search', load_from='previous',
-                     train_cfg=dict(_delete_=True, **oneshot_search)),
-                {{_base_.export_phase}}]))

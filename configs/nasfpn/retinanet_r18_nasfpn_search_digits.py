@@ -64,7 +64,7 @@ oneshot_search = dict(
 
 variants = dict(
     controller=dict(
-        phases=[dict(type='search', train_cfg=dict(_delete_=True, **controller_search)),
+        phases=[dict(type='search', train_cfg='controller_search'),
                 export_phase]),
     oneshot=dict(
         model=dict(
@@ -83,6 +83,5 @@ variants = dict(
         find_unused_parameters=True,
         train_cfg=dict(max_iters=supernet_iters, val_interval=supernet_iters),
         phases=[dict(type='train'),
-                dict(type='search', load_from='previous',
-                     train_cfg=dict(_delete_=True, **oneshot_search)),
+                dict(type='search', load_from='previous', train_cfg='oneshot_search'),
                 export_phase]))

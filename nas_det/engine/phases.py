@@ -36,6 +36,30 @@ class PhaseContext:
     args: object = None
 
 
+# Phase overrides that may name a top-level dict of the config instead of holding one:
+# ``train_cfg`` is then replaced by it, ``model`` gets it merged in.
+REFERENCE_KEYS = ('train_cfg', 'model')
+
+
+def _resolve_references(cfg, over: dict, i: int) -> dict:
+    """``dict(type='search', train_cfg='search_cfg')`` reads the top-level ``search_cfg``
+    when the phases run, so a config that inherits this one changes the search by
+    overriding ``search_cfg`` (an inline ``dict(**search_cfg)`` is expanded when the base
+    file is read, and a child's changes never reach it)."""
+    over = dict(over)
+    for key in REFERENCE_KEYS:
+        ref = over.get(key)
+        if not isinstance(ref, str):
+            continue
+        target = cfg.get(ref, None)
+        if not isinstance(target, dict):
+            raise ValueError(f'phases[{i}].{key}: {ref!r} names no top-level dict of the '
+                             f'config (got {type(target).__name__})')
+        target = copy.deepcopy(target.to_dict() if hasattr(target, 'to_dict') else target)
+        over[key] = dict(_delete_=True, **target) if key == 'train_cfg' else target
+    return over
+
+
 def normalize_phases(cfg) -> list:
     """``[(name, overrides)]`` from ``cfg.phases``, with clear errors."""
     raw = cfg.get('phases', None) or ['train']
@@ -54,7 +78,7 @@ def normalize_phases(cfg) -> list:
         if name not in PHASES:
             raise ValueError(f'phases[{i}]: {name!r} is not allowed; allowed values: '
                              f'{sorted(PHASES)}')
-        out.append((name, over))
+        out.append((name, _resolve_references(cfg, over, i)))
     names = [n for n, _ in out]
     if len(set(names)) != len(names):
         raise ValueError(f'phases: each phase may appear once, got {names}')
