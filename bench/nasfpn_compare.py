@@ -201,8 +201,8 @@ def main(argv=None):
     p.add_argument('--backbone', default=None,
                    help='pretrained ResNet-18 checkpoint (default: pretrain one first)')
     p.add_argument('--work-dir', default='work_dirs/nasfpn_compare')
-    examples = dict(controller='phases.0.train_cfg.max_trials=4',
-                    oneshot='phases.1.train_cfg.strategy.generations=2')
+    examples = dict(controller='controller_search.max_trials=4',
+                    oneshot='oneshot_search.strategy.generations=2')
     for mode in MODES:
         p.add_argument(f'--{mode}-options', nargs='+', default=[], metavar='KEY=VALUE',
                        help=f'more --cfg-options for the {mode} searches (e.g. '

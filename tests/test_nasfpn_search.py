@@ -366,8 +366,8 @@ def test_compare_tool_searches_retrains_and_reuses_finished_jobs(tmp_path):
     args = ['bench/nasfpn_compare.py', '--seeds', '0', '--modes', 'controller', 'fpn',
             '--retrain-iters', '2', '--jobs', '1', '--backbone', ckpt,
             '--work-dir', str(tmp_path / 'cmp'), '--controller-options',
-            'phases.0.train_cfg.max_trials=1', 'phases.0.train_cfg.evaluator.train_iters=2',
-            'phases.0.train_cfg.evaluator.num_val_images=4']
+            'controller_search.max_trials=1', 'controller_search.evaluator.train_iters=2',
+            'controller_search.evaluator.num_val_images=4']
     out = run_tool(args, timeout=900)
     rows = [ln.split() for ln in out.splitlines() if ln.startswith(('controller ', 'fpn '))
             and 'retrained' not in ln]
@@ -409,6 +409,15 @@ def test_phases_read_search_settings_by_name(tmp_path):
     search = dict(normalize_phases(coco))['search']
     assert search['train_cfg']['max_flops'] == 1.3e9
     assert search['model']['backbone']['norm_cfg']['requires_grad']   # model= by name
+    # the command line reaches the search through the name, and is told so otherwise
+    from nas_det.engine.launch import load_config, parse_args
+    nasfpn = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_search_digits.py')
+    cfg = load_config(parse_args([nasfpn, '--cfg-options', 'controller_search.max_trials=2']))
+    assert dict(normalize_phases(cfg))['search']['train_cfg']['max_trials'] == 2
+    with pytest.raises(ValueError, match=r"phases.0.train_cfg.max_trials: phases\[0\].train_cfg "
+                                         r"names the top-level 'controller_search'; set "
+                                         r"controller_search.max_trials instead"):
+        load_config(parse_args([nasfpn, '--cfg-options', 'phases.0.train_cfg.max_trials=2']))
     bad = Config(dict(phases=[dict(type='search', train_cfg='serach_cfg')]))
     with pytest.raises(ValueError, match=r"phases\[0\].train_cfg: 'serach_cfg' names no "
                                          r"top-level dict"):

@@ -7,7 +7,8 @@
 #   - per candidate, BN statistics re-estimated on `bn_batches` training batches, then
 #     reward = COCO bbox mAP on the val images (`num_val_images`).
 # Candidates are split across the ranks. Search settings from the command line go through
-# the phase, e.g. --cfg-options phases.1.train_cfg.evaluator.bn_batches=50
+# `search_cfg`, which the search phase reads by name, e.g.
+#   --cfg-options search_cfg.evaluator.bn_batches=50
 # The paper scores candidates on 5k images held out of the training set (and fine-tunes
 # on the rest); here they are scored on val2017 (5,000 images, the old minival). To hold
 # images out instead, give the search phase your split:

@@ -35,7 +35,7 @@ def load_config(args):
     from mmengine.config import Config, DictAction
     if not osp.isfile(args.config):
         raise SystemExit(f'config file {args.config} does not exist')
-    from nas_det.engine.phases import apply_variant
+    from nas_det.engine.phases import apply_variant, check_reference_options
     cfg = Config.fromfile(args.config)
     opts = {}
     if args.cfg_options:
@@ -49,6 +49,7 @@ def load_config(args):
                 f"variant: {opts['variant']!r} is not a variant of this config: it has no "
                 f"`variants`" + (f" (it records the variant {recorded!r} of the run that "
                                  f"wrote it)" if recorded is not None else ''))
+        check_reference_options(cfg, opts)
         cfg.merge_from_dict(opts)
     variant = apply_variant(cfg, opts)
     if args.work_dir:

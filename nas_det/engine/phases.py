@@ -60,6 +60,24 @@ def _resolve_references(cfg, over: dict, i: int) -> dict:
     return over
 
 
+def check_reference_options(cfg, options: dict | None) -> None:
+    """Refuse ``--cfg-options phases.<i>.train_cfg.<...>`` when that phase names its
+    ``train_cfg`` (or ``model``): the setting belongs to the named dict."""
+    phases = cfg.get('phases', None)
+    if not isinstance(phases, (list, tuple)):
+        return
+    for key in options or {}:
+        parts = key.split('.')
+        if len(parts) < 4 or parts[0] != 'phases' or not parts[1].isdigit() \
+                or parts[2] not in REFERENCE_KEYS or int(parts[1]) >= len(phases):
+            continue
+        phase = phases[int(parts[1])]
+        name = phase.get(parts[2]) if isinstance(phase, dict) else None
+        if isinstance(name, str):
+            raise ValueError(f'--cfg-options {key}: phases[{parts[1]}].{parts[2]} names the '
+                             f'top-level {name!r}; set {name}.{".".join(parts[3:])} instead')
+
+
 def normalize_phases(cfg) -> list:
     """``[(name, overrides)]`` from ``cfg.phases``, with clear errors."""
     raw = cfg.get('phases', None) or ['train']
@@ -114,6 +132,7 @@ def apply_variant(cfg, options: dict | None = None) -> str | None:
     if overrides:
         cfg.merge_from_dict(overrides, allow_list_keys=True)
     if options:
+        check_reference_options(cfg, options)
         cfg.merge_from_dict(options)
     return name
 
