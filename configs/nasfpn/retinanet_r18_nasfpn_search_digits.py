@@ -18,8 +18,10 @@
 #   mAP on val images the reward (a candidate costs one validation, no training).
 # Both export the best pyramid into the RetinaNet R-50 NAS-FPN COCO config (640 crop,
 # pad_size_divisor=128). Paper scale (thousands of children, ~10 epochs each at 512x512 on
-# COCO): raise max_trials, proxy_iters and the data to a COCO subset; run ranks in parallel
-# with torchrun ... --launcher pytorch (each rank trains its share of a controller batch).
+# COCO): raise controller_search.max_trials and .evaluator.train_iters (the phases read
+# controller_search / oneshot_search by name, so an inheriting config or --cfg-options
+# changes them) and the data to a COCO subset; run ranks in parallel with
+# torchrun ... --launcher pytorch (each rank trains its share of a controller batch).
 _base_ = './retinanet_r18_nasfpn_digits.py'
 
 variant = 'controller'
