@@ -38,16 +38,11 @@ SAMPLINGS = ('fixed', 'random', 'same', 'two', 'fair')
 def load_plain_mnist(split, limit=None):
     """The plain 28x28 MNIST digits (white on black, padded to 32) of the embedded
     set's fixed train / val split: the control where every CNN learns in ~100 steps."""
-    import importlib.util
-
     import numpy as np
     import torch
     import torch.nn.functional as F
-    spec = importlib.util.spec_from_file_location(
-        '_digits', osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'nas_det',
-                            'data', 'digits.py'))
-    digits = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(digits)
+
+    from nas_det.data import digits
     images, labels = digits.load_mnist()
     idx = digits.split_pools()[split]  # sorted, and the csv is sorted by class: mix
     idx = idx[np.random.default_rng(0).permutation(len(idx))][:limit]
@@ -86,6 +81,7 @@ def run(sampling, data, args):
     import torch.nn.functional as F
     from mmengine.logging import MMLogger
 
+    from nas_det.engine.evaluators import bn_recalibration
     from nas_det.models.shufflenet import ShuffleNetV2Supernet
     from nas_det.space.detnas import DETNAS_OPS
     (xt, yt), (xv, yv) = data
@@ -122,19 +118,12 @@ def run(sampling, data, args):
         bb.set_choices(fixed)
         model.eval()
         with torch.no_grad():
-            if args.recal_batches:
-                # as the search does: reset the path's BN statistics, re-estimate them
-                bns = [m for m in bb.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-                for bn in bns:
-                    bn.reset_running_stats()
-                    bn.momentum = None
-                    bn.train()
-                rg = torch.Generator().manual_seed(1)
-                for _ in range(args.recal_batches):
-                    forward(xt[torch.randint(0, len(xt), (args.batch_size, ), generator=rg)])
-                for bn in bns:
-                    bn.momentum = 0.1
-                    bn.eval()
+            if args.recal_batches:  # as the search does
+                with bn_recalibration([bb]):
+                    rg = torch.Generator().manual_seed(1)
+                    for _ in range(args.recal_batches):
+                        forward(xt[torch.randint(0, len(xt), (args.batch_size, ),
+                                                 generator=rg)])
             acc = (forward(xv).argmax(1) == yv).float().mean().item() * 100
         model.train()
         return acc

@@ -171,30 +171,43 @@ def reward_from_metrics(metrics: dict, metric: str) -> tuple:
     return reward, clean
 
 
-@torch.no_grad()
-def recalibrate_bn(model, modules, batches) -> int:
-    """Reset and re-estimate the BN statistics of ``modules`` on ``batches``.
-
-    The BN layers inside ``modules`` are reset and switched to a cumulative average
-    (``momentum=None``), then ``batches`` go through the model in ``tensor`` mode with
-    only those layers in training mode; the rest of the model stays in eval mode.
-    Returns the number of BN layers recalibrated.
-    """
+@contextlib.contextmanager
+def bn_recalibration(modules):
+    """Inside: the BN layers of ``modules`` (those tracking running statistics) are reset,
+    in training mode and on a cumulative average (``momentum=None``), so batches run
+    through them re-estimate their statistics; on exit each gets its momentum back and
+    goes to eval mode. Yields the list of those layers."""
     bns = [m for mod in modules for m in mod.modules()
            if isinstance(m, _BatchNorm) and m.track_running_stats]
     momenta = [bn.momentum for bn in bns]
-    model.eval()
     for bn in bns:
         bn.reset_running_stats()
         bn.momentum = None
         bn.train()
     try:
-        for data in batches:
-            data = model.data_preprocessor(data, True)
-            model._run_forward(data, mode='tensor')
+        yield bns
     finally:
         for bn, mom in zip(bns, momenta):
             bn.momentum = mom
+            bn.eval()
+
+
+@torch.no_grad()
+def recalibrate_bn(model, modules, batches) -> int:
+    """Reset and re-estimate the BN statistics of ``modules`` on ``batches``.
+
+    The BN layers inside ``modules`` are reset and switched to a cumulative average
+    (``momentum=None``, :func:`bn_recalibration`), then ``batches`` go through the model
+    in ``tensor`` mode with only those layers in training mode; the rest of the model
+    stays in eval mode. Returns the number of BN layers recalibrated.
+    """
+    model.eval()
+    try:
+        with bn_recalibration(modules) as bns:
+            for data in batches:
+                data = model.data_preprocessor(data, True)
+                model._run_forward(data, mode='tensor')
+    finally:
         model.eval()
     return len(bns)
 
