@@ -42,8 +42,6 @@ EASY_SET = ['det', '--size', '128', '--scale', '24', '64', '--objects', '1', '4'
             '--no-clutter', '--train', '800', '--val', '100']
 MODES = ('controller', 'oneshot')
 BASELINES = ('fpn', 'published')   # retrained only: mmdet's FPN, the paper's 7-cell pyramid
-PLAIN_FPN = dict(type='FPN', in_channels=[32, 64, 128, 256], out_channels=64, start_level=1,
-                 add_extra_convs='on_input', num_outs=5)
 
 
 def run(args, log, env_extra=None):
@@ -118,7 +116,9 @@ def retrain_job(mode, seed, neck, args):
     if warm:
         sched.insert(0, dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
                              end=warm))
-    cfg_file = osp.join(wd, 'retrain.py')
+    # beside, not inside, the run's work dir: the runner dumps its config there by name
+    cfg_file = osp.join(args.work_dir, 'configs', f'retrain_{mode}_seed{seed}.py')
+    os.makedirs(osp.dirname(cfg_file), exist_ok=True)
     with open(cfg_file, 'w') as f:
         f.write(f'''# written by bench/nasfpn_compare.py: retrain {mode} (seed {seed})
 _base_ = {SEARCH_CFG!r}
@@ -151,15 +151,17 @@ def neck_params(neck: dict) -> int:
 
 
 def one_seed_mode(mode, seed, args):
+    # the search config's neck (NASFPNNeck, published pyramid), its genotype or mmdet's
+    # FPN with the same widths and levels swapped in
+    base = args.base_neck
     if mode == 'fpn':
-        neck = dict(_delete_=True, **PLAIN_FPN)
+        neck = dict(_delete_=True, type='FPN', in_channels=base['in_channels'],
+                    out_channels=base['out_channels'], start_level=base['start_level'],
+                    add_extra_convs='on_input', num_outs=base['num_outs'])
         return {**retrain_job(mode, seed, neck, args), 'neck_params': neck_params(neck)}
     s = search_job(mode, seed, args) if mode in MODES else {}
-    neck = dict(_delete_=True, type='NASFPNNeck', in_channels=[32, 64, 128, 256],
-                out_channels=64, num_outs=5, stack_times=1, start_level=1,
-                norm_cfg=dict(type='BN', requires_grad=True),
-                genotype=s.get('genotype', 'nasfpn_7cell'))
-    res = retrain_job(mode, seed, neck, args)
+    neck = dict(base, genotype=s.get('genotype', base['genotype']))
+    res = retrain_job(mode, seed, dict(_delete_=True, **neck), args)
     return {**res, 'search_seconds': s.get('search_seconds'),
             'best_reward': s.get('best_reward'), 'neck_params': neck_params(neck)}
 
@@ -174,8 +176,8 @@ def prepare(args):
         if not osp.isfile(osp.join(pre, 'phase_done.json')):
             print('[compare] pretraining the ResNet-18 on the classification digits '
                   f'({osp.relpath(PRETRAIN_CFG, ROOT)})', flush=True)
-            seconds, out = run(['tools/make_data.py', 'cls', '--out', 'data/digits_cls'],
-                               osp.join(args.work_dir, 'make_cls.log'))
+            run(['tools/make_data.py', 'cls', '--out', 'data/digits_cls'],
+                osp.join(args.work_dir, 'make_cls.log'))
             seconds, out = run(['tools/search.py', PRETRAIN_CFG, '--work-dir',
                                 osp.join(args.work_dir, 'pretrain'), '--resume'],
                                osp.join(args.work_dir, 'pretrain.log'))
@@ -216,6 +218,8 @@ def main(argv=None):
         args.backbone = osp.abspath(args.backbone)
     os.makedirs(args.work_dir, exist_ok=True)
     prepare(args)
+    from mmengine.config import Config  # read once, here: config parsing is not thread-safe
+    args.base_neck = Config.fromfile(SEARCH_CFG).model.neck.to_dict()
     tasks = [(m, s) for s in sorted(set(args.seeds)) for m in dict.fromkeys(args.modes)]
     results = []
     with cf.ThreadPoolExecutor(args.jobs) as pool:

@@ -364,7 +364,7 @@ def test_compare_tool_searches_retrains_and_reuses_finished_jobs(tmp_path):
     torch.save({'state_dict': {f'backbone.{k}': v for k, v in bb.state_dict().items()}},
                ckpt)
     args = ['bench/nasfpn_compare.py', '--seeds', '0', '--modes', 'controller', 'fpn',
-            '--retrain-iters', '2', '--jobs', '1', '--backbone', ckpt,
+            '--retrain-iters', '2', '--jobs', '2', '--backbone', ckpt,
             '--work-dir', str(tmp_path / 'cmp'), '--controller-options',
             'controller_search.max_trials=1', 'controller_search.evaluator.train_iters=2',
             'controller_search.evaluator.num_val_images=4']
