@@ -264,13 +264,15 @@ def measure_search(args, torch) -> dict:
     from mmengine.runner import Runner
     from nas_det.engine.evaluators import SupernetEvaluator
     from nas_det.engine.hooks import searchable_modules
-    from nas_det.engine.phases import phase_config
+    from nas_det.engine.phases import normalize_phases, phase_config
 
     cfg = Config.fromfile(SEARCH_CONFIG)
-    over = [p for p in cfg.get('phases', []) if isinstance(p, dict) and p.get('type') == 'search']
+    # the phases as tools/search.py reads them: a phase may name a top-level dict
+    # (train_cfg='search_cfg'), resolved here
+    over = [o for name, o in normalize_phases(cfg) if name == 'search']
     if not over:
-        raise ValueError(f'{SEARCH_CONFIG}: phases has no dict(type="search", ...)')
-    over = {k: v for k, v in over[0].items() if k != 'type'}
+        raise ValueError(f'{SEARCH_CONFIG}: phases has no search phase')
+    over = over[0]
     with tempfile.TemporaryDirectory(prefix='detnas_bench_') as wd:
         pcfg = phase_config(cfg, over, wd)
         pcfg.load_from = None
