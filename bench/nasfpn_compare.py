@@ -15,9 +15,10 @@ the seeds.
     python bench/nasfpn_compare.py --seeds 0 --jobs 1 --retrain-iters 300
 
 Runs ``tools/search.py`` in subprocesses (one thread each). Prerequisites are made when
-missing: the easy detection set (``data/digits_det_easy``) and the backbone pretraining
-(``configs/nasfpn/resnet18-half_digits-cls.py``). Every job writes ``result.json`` in its
-folder under ``--work-dir``; a rerun reuses finished jobs and resumes unfinished ones
+missing: the easy detection set (in ``--data-root``, default ``data/digits_det_easy``;
+``tools/make_data.py`` checks it on every start and rebuilds one made with other settings)
+and the backbone pretraining (``configs/nasfpn/resnet18-half_digits-cls.py``). Every job
+writes ``result.json`` in its folder under ``--work-dir``; a rerun reuses finished jobs and resumes unfinished ones
 (``--resume``), so a killed comparison goes on where it stopped (the wall time of a
 resumed search then counts only its resumed part).
 """
@@ -83,13 +84,20 @@ def save(wd, res):
     return res
 
 
+def data_options(root):
+    """--cfg-options pointing the search config at the detection set in ``root``."""
+    return [f'train_dataloader.dataset.data_root={root}/',
+            f'val_dataloader.dataset.data_root={root}/',
+            f'val_evaluator.ann_file={root}/annotations/instances_val.json']
+
+
 def search_job(mode, seed, args):
     wd = osp.join(args.work_dir, f'{mode}_seed{seed}')
     done = finished(wd)
     if done:
         return done
     opts = [f'variant={mode}', f'randomness.seed={seed}',
-            f'model.backbone.init_cfg.checkpoint={args.backbone}']
+            f'model.backbone.init_cfg.checkpoint={args.backbone}', *data_options(args.data_root)]
     if mode == 'oneshot':
         opts.append(f'custom_hooks.0.seed={seed}')
     opts += args.search_options.get(mode, [])
@@ -130,7 +138,8 @@ train_cfg = dict(max_iters={n}, val_interval={n})
 param_scheduler = {sched!r}
 default_hooks = dict(checkpoint=dict(interval={n}), logger=dict(interval=50))
 ''')
-    seconds, out = run(['tools/search.py', cfg_file, '--work-dir', wd, '--resume'],
+    seconds, out = run(['tools/search.py', cfg_file, '--work-dir', wd, '--resume',
+                        '--cfg-options', *data_options(args.data_root)],
                        osp.join(wd, 'train.log'))
     return save(wd, dict(mode=mode, seed=seed, retrain_seconds=round(seconds, 1),
                          mAP=last_metric(out, 'coco/bbox_mAP'),
@@ -167,10 +176,11 @@ def one_seed_mode(mode, seed, args):
 
 
 def prepare(args):
-    if not osp.isfile(osp.join(ROOT, 'data/digits_det_easy/annotations/instances_val.json')):
-        print('[compare] building data/digits_det_easy', flush=True)
-        run(['tools/make_data.py', *EASY_SET, '--out', 'data/digits_det_easy'],
-            osp.join(args.work_dir, 'make_data.log'))
+    # every start: written when missing, rebuilt when made with other settings
+    _, out = run(['tools/make_data.py', *EASY_SET, '--out', args.data_root],
+                 osp.join(args.work_dir, 'make_data.log'))
+    if 'up to date' not in out:
+        print(f'[compare] built the easy detection set in {args.data_root}', flush=True)
     if args.backbone is None:
         pre = osp.join(args.work_dir, 'pretrain')
         if not osp.isfile(osp.join(pre, 'phase_done.json')):
@@ -203,6 +213,8 @@ def main(argv=None):
     p.add_argument('--backbone', default=None,
                    help='pretrained ResNet-18 checkpoint (default: pretrain one first)')
     p.add_argument('--work-dir', default='work_dirs/nasfpn_compare')
+    p.add_argument('--data-root', default=osp.join(ROOT, 'data/digits_det_easy'),
+                   help='folder of the easy detection set (built there when missing)')
     examples = dict(controller='controller_search.max_trials=4',
                     oneshot='oneshot_search.strategy.generations=2')
     for mode in MODES:
@@ -214,6 +226,7 @@ def main(argv=None):
     if args.retrain_iters <= 0 or args.jobs <= 0:
         raise SystemExit('--retrain-iters and --jobs: positive integers are expected')
     args.work_dir = osp.abspath(args.work_dir)
+    args.data_root = osp.abspath(args.data_root)
     if args.backbone:
         args.backbone = osp.abspath(args.backbone)
     os.makedirs(args.work_dir, exist_ok=True)
