@@ -18,9 +18,9 @@ Runs ``tools/search.py`` in subprocesses (one thread each). Prerequisites are ma
 missing: the easy detection set (in ``--data-root``, default ``data/digits_det_easy``;
 ``tools/make_data.py`` checks it on every start and rebuilds one made with other settings)
 and the backbone pretraining (``configs/nasfpn/resnet18-half_digits-cls.py``). Every job
-writes ``result.json`` in its folder under ``--work-dir``; a rerun reuses finished jobs and resumes unfinished ones
-(``--resume``), so a killed comparison goes on where it stopped (the wall time of a
-resumed search then counts only its resumed part).
+writes ``result.json`` in its folder under ``--work-dir``; a rerun reuses finished jobs and
+resumes unfinished ones (``--resume``), so a killed comparison goes on where it stopped
+(the wall time of a resumed search then counts only its resumed part).
 """
 from __future__ import annotations
 
