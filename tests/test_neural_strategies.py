@@ -165,6 +165,35 @@ def test_reinforce_failures_are_excluded():
     assert not all(torch.equal(a, b) for a, b in zip(w0, st.controller.parameters()))
 
 
+def _batch_entropy(st, genotypes) -> float:
+    """Mean summed entropy of the controller's softmaxes along the given genotypes."""
+    toks = torch.tensor([st.space.to_tokens(g) for g in genotypes], dtype=torch.long)
+    with torch.no_grad():
+        return st._run(len(toks), toks)[2].mean().item()
+
+
+@pytest.mark.parametrize('weight', [0.5, 0.0])
+def test_reinforce_entropy_bonus_alone(weight):
+    """Equal rewards give a zero advantage (the first baseline is their mean): the update
+    is the entropy bonus alone, which raises the entropy with a positive weight and
+    leaves every parameter as it was with weight 0."""
+    st = ReinforceController(FLAT, seed=2, batch_size=6, lr=0.01, entropy_weight=weight)
+    w0 = [p.detach().clone() for p in st.controller.parameters()]
+    batch = st.ask()
+    assert len(batch) == 6
+    h0 = _batch_entropy(st, batch)
+    for g in batch:
+        st.tell(g, 0.5)
+    assert st.updates == 1 and st.baseline == pytest.approx(0.5)
+    h1 = _batch_entropy(st, batch)
+    same = [torch.equal(a, b) for a, b in zip(w0, st.controller.parameters())]
+    if weight:
+        assert h1 > h0 + 1e-4, (h0, h1)
+        assert not all(same)
+    else:
+        assert all(same) and h1 == h0
+
+
 def test_reinforce_unique_constraint_and_exhaustion():
     space = ChoiceSpace({'a': [0, 1], 'b': [0, 1, 2]})
     st = ReinforceController(space, seed=1, batch_size=4, max_resample=5,
