@@ -90,3 +90,76 @@ def test_untrained_search_warning_only_for_evaluators_that_use_the_model():
     assert untrained_search(cfg('SupernetEvaluator'))
     assert not untrained_search(cfg('SupernetEvaluator', 'supernet.pth'))
     assert not untrained_search(cfg('ProxyTrainEvaluator'))
+
+
+def _bn_toy():
+    """A BN before the path (eval statistics set), the path (conv + BN), a BN after it."""
+    from mmengine.model import BaseModel
+    from torch import nn
+
+    class Toy(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.stem_bn = nn.BatchNorm2d(3)
+            self.path = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4, momentum=0.3))
+            self.head_bn = nn.BatchNorm2d(4)
+            for bn in (self.stem_bn, self.head_bn):
+                bn.running_mean.fill_(0.5)
+                bn.running_var.fill_(2.0)
+
+        def forward(self, inputs, data_samples=None, mode='tensor'):
+            return self.head_bn(self.path(self.stem_bn(inputs)))
+
+    torch.manual_seed(0)
+    model = Toy()
+    g = torch.Generator().manual_seed(1)
+    batches = [{'inputs': torch.randn(5, 3, 6, 6, generator=g) * (i + 1) + i}
+               for i in range(3)]
+    return model, batches
+
+
+@pytest.mark.parametrize('train_mode', [True, False], ids=['train', 'eval'])
+def test_recalibrate_bn_re_estimates_the_path_only(train_mode):
+    from nas_det.engine.evaluators import recalibrate_bn
+    model, batches = _bn_toy()
+    model.train(train_mode)
+    modes = {n: m.training for n, m in model.named_modules()}
+    outside = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith('path.')}
+    path_bn = model.path[1]
+    path_bn.running_mean.fill_(3.0)  # stale statistics of another path, after training
+    path_bn.num_batches_tracked.fill_(100)
+    assert recalibrate_bn(model, [model.path], batches) == 1
+    # every module's train/eval mode as before
+    assert {n: m.training for n, m in model.named_modules()} == modes
+    # the statistics are those of the recalibration batches: the average of each batch's
+    # mean and (unbiased) variance of the path BN's input, the stem BN in eval mode
+    with torch.no_grad():
+        feats = [model.path[0](model.stem_bn.eval()(b['inputs'])) for b in batches]
+    mean = torch.stack([f.mean((0, 2, 3)) for f in feats]).mean(0)
+    var = torch.stack([f.var((0, 2, 3), unbiased=True) for f in feats]).mean(0)
+    assert torch.allclose(path_bn.running_mean, mean, atol=1e-5)
+    assert torch.allclose(path_bn.running_var, var, rtol=1e-5)
+    assert int(path_bn.num_batches_tracked) == 3
+    assert path_bn.momentum == 0.3  # restored
+    # BN layers outside the path: untouched (the stem fed the path with its eval statistics)
+    after = model.state_dict()
+    for k, v in outside.items():
+        assert torch.equal(after[k], v), k
+
+
+def test_bn_recalibration_context_restores_momentum_and_mode():
+    from torch import nn
+
+    from nas_det.engine.evaluators import bn_recalibration
+    a, b = nn.BatchNorm1d(2, momentum=0.2), nn.BatchNorm1d(2, momentum=None)
+    a.train()
+    b.eval()
+    frozen = nn.BatchNorm1d(2, track_running_stats=False)  # no statistics: left alone
+    with bn_recalibration([nn.Sequential(a, b, frozen)]) as bns:
+        assert bns == [a, b]
+        assert all(bn.momentum is None and bn.training for bn in bns)
+        assert all(torch.equal(bn.running_mean, torch.zeros(2)) for bn in bns)
+        a(torch.tensor([[1., 2.], [3., 6.]]))
+    assert a.momentum == 0.2 and b.momentum is None
+    assert a.training and not b.training
+    assert a.running_mean.tolist() == [2.0, 4.0] and int(a.num_batches_tracked) == 1

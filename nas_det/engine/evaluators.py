@@ -175,11 +175,11 @@ def reward_from_metrics(metrics: dict, metric: str) -> tuple:
 def bn_recalibration(modules):
     """Inside: the BN layers of ``modules`` (those tracking running statistics) are reset,
     in training mode and on a cumulative average (``momentum=None``), so batches run
-    through them re-estimate their statistics; on exit each gets its momentum back and
-    goes to eval mode. Yields the list of those layers."""
+    through them re-estimate their statistics; on exit each gets its momentum and its
+    train/eval mode back. Yields the list of those layers."""
     bns = [m for mod in modules for m in mod.modules()
            if isinstance(m, _BatchNorm) and m.track_running_stats]
-    momenta = [bn.momentum for bn in bns]
+    saved = [(bn.momentum, bn.training) for bn in bns]
     for bn in bns:
         bn.reset_running_stats()
         bn.momentum = None
@@ -187,9 +187,9 @@ def bn_recalibration(modules):
     try:
         yield bns
     finally:
-        for bn, mom in zip(bns, momenta):
+        for bn, (mom, training) in zip(bns, saved):
             bn.momentum = mom
-            bn.eval()
+            bn.train(training)
 
 
 @torch.no_grad()
@@ -199,8 +199,10 @@ def recalibrate_bn(model, modules, batches) -> int:
     The BN layers inside ``modules`` are reset and switched to a cumulative average
     (``momentum=None``, :func:`bn_recalibration`), then ``batches`` go through the model
     in ``tensor`` mode with only those layers in training mode; the rest of the model
-    stays in eval mode. Returns the number of BN layers recalibrated.
+    is in eval mode meanwhile. Afterwards every module has its train/eval mode back.
+    Returns the number of BN layers recalibrated.
     """
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
         with bn_recalibration(modules) as bns:
@@ -208,7 +210,8 @@ def recalibrate_bn(model, modules, batches) -> int:
                 data = model.data_preprocessor(data, True)
                 model._run_forward(data, mode='tensor')
     finally:
-        model.eval()
+        for m, training in modes:
+            m.training = training
     return len(bns)
 
 
