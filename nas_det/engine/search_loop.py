@@ -19,10 +19,12 @@ from mmengine.registry import LOOPS
 from mmengine.runner.base_loop import BaseLoop
 
 from ..space.registry import build_space, space_config
+from ..strategies.base import STRATEGIES, build_strategy
 from .driver import Result, SearchDriver
 from . import export_genotype, proxy  # noqa: F401  (ProxyTrainEvaluator, phase export_genotype)
 from .evaluators import build_evaluator, unwrap
 from .hooks import searchable_modules
+from .pareto import write_pareto
 from .plots import plot_genotype, plot_rewards, plot_search
 
 
@@ -124,7 +126,10 @@ class SearchLoop(BaseLoop):
             own ``search_space``. Required when the model has no searchable module.
         max_trials (int, optional): stop after this many evaluated candidates.
         max_flops (float, optional): only candidates with at most these FLOPs (multiply-
-            adds of the searchable module at ``cost_input_shape``) are asked.
+            adds of the searchable module at ``cost_input_shape``) are asked. With a
+            multi-objective strategy (``NSGA2``) FLOPs are minimised as a second objective
+            beside the reward, with or without this limit. Either way, with a searchable
+            module, ``pareto.json`` holds the reward / FLOPs front after each batch.
         cost_input_shape (tuple | list): input shape for costs, ``(C, H, W)``, or a list
             of them for a module that takes several maps (a neck). Defaults to
             (3, 224, 224), the DetNAS convention for the backbone.
@@ -225,7 +230,14 @@ class SearchLoop(BaseLoop):
                                    for f in (STATE_FILE, TRIALS_FILE)):
             raise ValueError(f'{runner.work_dir} already holds a search: continue it with '
                              '--resume, or choose another --work-dir')
-        driver = SearchDriver(space, self.strategy_cfg, work_dir=runner.work_dir, seed=seed,
+        strategy = self.strategy_cfg
+        if getattr(STRATEGIES.get(strategy['type']), 'multi_objective', False):
+            if module is None:  # FLOPs, the second objective, need the searchable module
+                raise ValueError(f'train_cfg.strategy: {strategy["type"]} minimises FLOPs '
+                                 'beside the reward and needs a searchable module in the model')
+            strategy = build_strategy(strategy, space, seed=seed, max_trials=self.max_trials,
+                                      constraint=constraint, cost=lambda g: cost(g)['flops'])
+        driver = SearchDriver(space, strategy, work_dir=runner.work_dir, seed=seed,
                               max_trials=self.max_trials, constraint=constraint, rank=rank,
                               log=self.log)
         evaluator = build_evaluator(self.evaluator_cfg, runner, modules=modules)
@@ -257,6 +269,9 @@ class SearchLoop(BaseLoop):
             return [merged[i] for i in range(len(genotypes))]
 
         def on_batch(drv, records):
+            if module is not None and rank == 0:  # reward against FLOPs
+                write_pareto(drv.trials, runner.work_dir, 'flops',
+                             getattr(evaluator, 'metric', 'reward'))
             if self.plot and rank == 0:
                 metric = getattr(evaluator, 'metric', 'reward')
                 plot_search(drv.trials, runner.work_dir, reward_name=metric,

@@ -1,12 +1,13 @@
 """Search strategies: ask/tell algorithms over any search space.
 
-The pure ones (random, aging evolution, the DetNAS genetic algorithm) import no torch;
-the REINFORCE controller and progressive SMBO (in their own modules) use torch and are
+The pure ones (random, aging evolution, the DetNAS genetic algorithm, NSGA-II) import no
+torch; the REINFORCE controller and progressive SMBO (in their own modules) use torch and are
 imported on demand by :func:`build_strategy`.
 """
 from .base import STRATEGIES, Strategy, build_strategy, register_strategy
 from .evolution import GeneticAlgorithm, RegularizedEvolution
+from .multi_objective import NSGA2
 from .random_search import RandomSearch
 
 __all__ = ['STRATEGIES', 'Strategy', 'build_strategy', 'register_strategy']
-__all__ += ['GeneticAlgorithm', 'RandomSearch', 'RegularizedEvolution']
+__all__ += ['GeneticAlgorithm', 'NSGA2', 'RandomSearch', 'RegularizedEvolution']
