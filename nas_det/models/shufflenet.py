@@ -179,6 +179,30 @@ def parse_genotype(genotype, space: DetNASSpace) -> DetNASPath:
     return space.validate(read_genotype(genotype, space.stage_blocks))
 
 
+CHANNEL_SPLITS = ('even_odd', 'halves')
+"""How a stride-1 unit splits its input into the kept half and the main branch's half."""
+
+
+def split_channels(x: torch.Tensor, mode: str = 'even_odd') -> tuple:
+    """Split ``x`` (N, C, H, W) into the half a stride-1 unit keeps and the half its main
+    branch transforms.
+
+    ``'even_odd'`` keeps the even channels and transforms the odd ones (Single Path
+    One-Shot, the DetNAS searched networks). ``'halves'`` is the split the official DetNAS
+    ImageNet supernet was trained with: the channels are interleaved as
+    ``[0, C/2, 1, C/2 + 1, ...]`` and the first half of that order is kept.
+
+    Args:
+        x (torch.Tensor): the unit's input.
+        mode (str): one of :data:`CHANNEL_SPLITS`. Defaults to ``'even_odd'``.
+    """
+    if mode == 'even_odd':
+        return x[:, 0::2], x[:, 1::2]
+    n, c, h, w = x.shape
+    y = x.reshape(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+    return y[:, :c // 2], y[:, c // 2:]
+
+
 def _convs(specs: Sequence[ConvSpec], norm_cfg: dict) -> nn.Sequential:
     return nn.Sequential(*[
         ConvModule(s.in_channels, s.out_channels, s.kernel_size, s.stride, s.kernel_size // 2,
@@ -195,83 +219,25 @@ class ShuffleUnit(nn.Module):
         out_channels (int): output width.
         stride (int): 1 or 2.
         norm_cfg (dict): norm layer config. Defaults to ``dict(type='BN')``.
+        channel_split (str): how a stride-1 unit splits its input, one of
+            :data:`CHANNEL_SPLITS` (see :func:`split_channels`). Defaults to ``'even_odd'``.
     """
 
-    def __init__(self, op, in_channels, out_channels, stride, norm_cfg=dict(type='BN')):
+    def __init__(self, op, in_channels, out_channels, stride, norm_cfg=dict(type='BN'),
+                 channel_split='even_odd'):
         super().__init__()
         proj, main = unit_specs(op, in_channels, out_channels, stride)
         self.stride = stride
+        self.channel_split = channel_split
         if proj:
             self.proj = _convs(proj, norm_cfg)
         self.main = _convs(main, norm_cfg)
 
     def forward(self, x):
         if self.stride == 1:
-            return torch.cat((x[:, 0::2], self.main(x[:, 1::2])), 1)
+            keep, x = split_channels(x, self.channel_split)
+            return torch.cat((keep, self.main(x)), 1)
         return torch.cat((self.proj(x), self.main(x)), 1)
-
-
-def _copy_resized(dst: torch.Tensor, src: torch.Tensor) -> None:
-    """Copy ``src`` into ``dst``; kernels of another spatial size are centred (zero
-    padding or a centre crop)."""
-    if dst.shape == src.shape:
-        dst.copy_(src)
-        return
-    if dst.dim() != 4 or dst.shape[:2] != src.shape[:2]:
-        raise ValueError(f'cannot copy a {tuple(src.shape)} tensor into {tuple(dst.shape)}')
-    dst.zero_()
-    k_dst, k_src = dst.shape[-1], src.shape[-1]
-    k = min(k_dst, k_src)
-    od, os_ = (k_dst - k) // 2, (k_src - k) // 2
-    dst[..., od:od + k, od:od + k].copy_(src[..., os_:os_ + k, os_:os_ + k])
-
-
-def _copy_conv_module(dst: nn.Module, src: nn.Module) -> None:
-    """Copy a ConvModule (conv weight and its norm's parameters and statistics)."""
-    for (_, d), (_, s) in zip(dst.named_parameters(), src.named_parameters()):
-        _copy_resized(d, s)
-    for (_, d), (_, s) in zip(dst.named_buffers(), src.named_buffers()):
-        d.copy_(s)
-
-
-def _identity_conv_module(dst: nn.Module) -> None:
-    """Make a ConvModule's conv the identity (a centred 1 in a depthwise kernel, or an
-    identity matrix for a square pointwise conv) and reset its norm."""
-    w = dst.conv.weight
-    w.zero_()
-    c = w.shape[-1] // 2
-    if dst.conv.groups == w.shape[0]:
-        w[:, 0, c, c] = 1
-    else:
-        w[:, :, c, c].copy_(torch.eye(w.shape[0], w.shape[1]))
-    if getattr(dst.conv, 'bias', None) is not None:
-        dst.conv.bias.zero_()
-    norm = getattr(dst, 'norm', None) if getattr(dst, 'with_norm', False) else None
-    if norm is not None:
-        if hasattr(norm, 'reset_parameters'):
-            norm.reset_parameters()
-
-
-def _inherit_unit(src: 'ShuffleUnit', dst: 'ShuffleUnit') -> None:
-    """Initialise choice unit ``dst`` from unit ``src`` (see
-    :meth:`ShuffleNetV2Supernet.inherit_choice_weights`)."""
-    if hasattr(dst, 'proj'):
-        for d, s in zip(dst.proj, src.proj):
-            _copy_conv_module(d, s)
-    if len(dst.main) == len(src.main):
-        for d, s in zip(dst.main, src.main):
-            _copy_conv_module(d, s)
-    elif len(dst.main) == 6:  # xception from shuffle: identity dw, pw, dw, identity, identity, pw
-        _identity_conv_module(dst.main[0])
-        _copy_conv_module(dst.main[1], src.main[0])
-        _copy_conv_module(dst.main[2], src.main[1])
-        _identity_conv_module(dst.main[3])
-        _identity_conv_module(dst.main[4])
-        _copy_conv_module(dst.main[5], src.main[2])
-    else:  # shuffle from xception: its last dw + pw, the first pw's input side
-        _copy_conv_module(dst.main[1], src.main[4])
-        _copy_conv_module(dst.main[2], src.main[5])
-        _copy_conv_module(dst.main[0], src.main[1])
 
 
 class ChoiceBlock(nn.Module):
@@ -284,12 +250,15 @@ class ChoiceBlock(nn.Module):
         out_channels (int): output width.
         stride (int): 1 or 2.
         norm_cfg (dict): norm layer config.
+        channel_split (str): see :class:`ShuffleUnit`. Defaults to ``'even_odd'``.
     """
 
-    def __init__(self, ops, in_channels, out_channels, stride, norm_cfg):
+    def __init__(self, ops, in_channels, out_channels, stride, norm_cfg,
+                 channel_split='even_odd'):
         super().__init__()
         self.choices = nn.ModuleDict(
-            {op: ShuffleUnit(op, in_channels, out_channels, stride, norm_cfg) for op in ops})
+            {op: ShuffleUnit(op, in_channels, out_channels, stride, norm_cfg, channel_split)
+             for op in ops})
         self.active = ops[0] if len(ops) == 1 else None
 
     def forward(self, x):
@@ -303,7 +272,8 @@ class _ShuffleNetV2(FrozenStagesMixin, BaseModule):
     """Shared body of the DetNAS supernet and subnet (``block_ops``: ops per block)."""
 
     def __init__(self, block_ops, arch, widen_factor, out_indices, frozen_stages, norm_cfg,
-                 norm_eval, with_last_conv, init_cfg, channels_last=False):
+                 norm_eval, with_last_conv, init_cfg, channels_last=False,
+                 channel_split='even_odd'):
         if init_cfg is None:
             init_cfg = [dict(type='Kaiming', layer='Conv2d'),
                         dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])]
@@ -324,13 +294,17 @@ class _ShuffleNetV2(FrozenStagesMixin, BaseModule):
         self.norm_eval = norm_eval
         self.with_last_conv = with_last_conv
         self._space = DetNASSpace(arch if isinstance(arch, str) else blocks)
+        if channel_split not in CHANNEL_SPLITS:
+            raise bad_value('channel_split', channel_split, list(CHANNEL_SPLITS))
+        self.channel_split = channel_split
         self.stem = ConvModule(3, stem, 3, 2, 1, norm_cfg=norm_cfg, act_cfg=dict(type='ReLU'))
         self.stages = nn.ModuleList()
         ops = iter(block_ops)
         c_in = stem
         for c_out, n in zip(channels, blocks):
             self.stages.append(nn.Sequential(*[
-                ChoiceBlock(next(ops), c_out if b else c_in, c_out, 1 if b else 2, norm_cfg)
+                ChoiceBlock(next(ops), c_out if b else c_in, c_out, 1 if b else 2, norm_cfg,
+                            channel_split)
                 for b in range(n)]))
             c_in = c_out
         self.last_conv = ConvModule(c_in, LAST_CHANNELS, 1, norm_cfg=norm_cfg,
@@ -396,7 +370,11 @@ _ARGS_DOC = """
         channels_last (bool): run the backbone in NHWC memory layout (weights and
             activations; outputs are returned in the usual NCHW layout). Faster for the
             depthwise convs on CPU (``bench/detnas.py --layout-pairs N`` measures it);
-            outputs equal the NCHW ones up to float rounding. Defaults to False."""
+            outputs equal the NCHW ones up to float rounding. Defaults to False.
+        channel_split (str): how stride-1 units split their input: ``'even_odd'`` or
+            ``'halves'`` (the official DetNAS ImageNet supernet's split; see
+            :func:`split_channels` and ``tools/convert_detnas_official.py``).
+            Defaults to ``'even_odd'``."""
 
 
 @MODELS.register_module()
@@ -419,11 +397,12 @@ class ShuffleNetV2Supernet(_ShuffleNetV2):
 
     def __init__(self, arch='300M', widen_factor=1.0, out_indices=(0, 1, 2, 3),
                  frozen_stages=-1, norm_cfg=dict(type='BN'), norm_eval=False,
-                 with_last_conv=False, init_cfg=None, channels_last=False):
+                 with_last_conv=False, init_cfg=None, channels_last=False,
+                 channel_split='even_odd'):
         blocks = arch_layout(arch, widen_factor).stage_blocks
         super().__init__([DETNAS_OPS] * sum(blocks), arch, widen_factor, out_indices,
                          frozen_stages, norm_cfg, norm_eval, with_last_conv, init_cfg,
-                         channels_last)
+                         channels_last, channel_split)
         self._choices = None
 
     @property
@@ -446,48 +425,6 @@ class ShuffleNetV2Supernet(_ShuffleNetV2):
             block.active = op
         self._choices = path
         return path
-
-    @torch.no_grad()
-    def inherit_choice_weights(self, source='shuffle3x3', ops=None) -> int:
-        """Initialise the other choices of every block from one trained choice.
-
-        A warm start for one-shot training (``UniformSamplingHook(warmup_path=...)``):
-        after a fixed path has been trained alone, its weights are copied into the other
-        choices, which then train on their own (the copies share nothing). Between
-        shuffle units every conv, norm and running statistic is copied; a depthwise
-        kernel of another size is zero-padded (or centre-cropped), so a 3x3 unit copied
-        into a 5x5 one computes the same function. An ``xception3x3`` unit (three
-        depthwise + pointwise pairs) gets the shuffle unit's first pointwise conv, its
-        depthwise kernel (resized to 3x3) and its last pointwise conv, with the extra
-        depthwise and pointwise convs set to the identity; that is close to, not equal
-        to, the source's function (the extra norms and ReLU differ). A shuffle unit
-        copied from an xception one takes its last three convs' shapes that fit.
-
-        Args:
-            source (str | Sequence[str]): the trained op, for every block or one per
-                block (a path's op names). Defaults to ``'shuffle3x3'``.
-            ops (Sequence[str], optional): the choices to overwrite. Defaults to None
-                (every op of the block other than its source).
-
-        Returns:
-            int: the number of choice units overwritten.
-        """
-        blocks = [b for stage in self.stages for b in stage]
-        sources = [source] * len(blocks) if isinstance(source, str) else list(source)
-        if len(sources) != len(blocks):
-            raise ValueError(f'source: one op for every block ({len(blocks)}) or a single op '
-                             f'name is expected, got {len(sources)}')
-        count = 0
-        for block, src_op in zip(blocks, sources):
-            if src_op not in block.choices:
-                raise bad_value('source', src_op, list(block.choices))
-            for op in (block.choices if ops is None else ops):
-                if op not in block.choices:
-                    raise bad_value('ops', op, list(block.choices))
-                if op != src_op:
-                    _inherit_unit(block.choices[src_op], block.choices[op])
-                    count += 1
-        return count
 
     def path_cost(self, genotype, input_shape=(3, 224, 224)) -> dict:
         """Analytic ``flops`` (multiply-adds) and ``params`` of a path of this supernet at
@@ -514,12 +451,13 @@ class ShuffleNetV2Subnet(_ShuffleNetV2):
 
     def __init__(self, genotype, arch='300M', widen_factor=1.0, out_indices=(0, 1, 2, 3),
                  frozen_stages=-1, norm_cfg=dict(type='BN'), norm_eval=False,
-                 with_last_conv=False, init_cfg=None, channels_last=False):
+                 with_last_conv=False, init_cfg=None, channels_last=False,
+                 channel_split='even_odd'):
         blocks = arch_layout(arch, widen_factor).stage_blocks
         path = parse_genotype(genotype, DetNASSpace(arch if isinstance(arch, str) else blocks))
         super().__init__([(op,) for op in path.ops], arch, widen_factor, out_indices,
                          frozen_stages, norm_cfg, norm_eval, with_last_conv, init_cfg,
-                         channels_last)
+                         channels_last, channel_split)
         self._choices = path
 
     @property
@@ -569,7 +507,7 @@ def slice_supernet_state_dict(state_dict: Mapping, genotype, prefix: str = 'back
     return out
 
 
-__all__ = ['ARCH_SETTINGS', 'LAST_CHANNELS', 'OP_KERNELS', 'ConvSpec', 'Layout', 'arch_layout',
-           'make_divisible', 'unit_specs', 'read_genotype', 'parse_genotype', 'ShuffleUnit',
-           'ChoiceBlock', 'ShuffleNetV2Supernet', 'ShuffleNetV2Subnet',
+__all__ = ['ARCH_SETTINGS', 'LAST_CHANNELS', 'OP_KERNELS', 'CHANNEL_SPLITS', 'ConvSpec',
+           'Layout', 'arch_layout', 'make_divisible', 'unit_specs', 'split_channels',
+           'read_genotype', 'parse_genotype', 'ShuffleUnit', 'ChoiceBlock', 'ShuffleNetV2Supernet', 'ShuffleNetV2Subnet',
            'slice_supernet_state_dict']
