@@ -240,6 +240,69 @@ class ShuffleUnit(nn.Module):
         return torch.cat((self.proj(x), self.main(x)), 1)
 
 
+def _copy_resized(dst: torch.Tensor, src: torch.Tensor) -> None:
+    """Copy ``src`` into ``dst``; kernels of another spatial size are centred (zero
+    padding or a centre crop)."""
+    if dst.shape == src.shape:
+        dst.copy_(src)
+        return
+    if dst.dim() != 4 or dst.shape[:2] != src.shape[:2]:
+        raise ValueError(f'cannot copy a {tuple(src.shape)} tensor into {tuple(dst.shape)}')
+    dst.zero_()
+    k_dst, k_src = dst.shape[-1], src.shape[-1]
+    k = min(k_dst, k_src)
+    od, os_ = (k_dst - k) // 2, (k_src - k) // 2
+    dst[..., od:od + k, od:od + k].copy_(src[..., os_:os_ + k, os_:os_ + k])
+
+
+def _copy_conv_module(dst: nn.Module, src: nn.Module) -> None:
+    """Copy a ConvModule (conv weight and its norm's parameters and statistics)."""
+    for (_, d), (_, s) in zip(dst.named_parameters(), src.named_parameters()):
+        _copy_resized(d, s)
+    for (_, d), (_, s) in zip(dst.named_buffers(), src.named_buffers()):
+        d.copy_(s)
+
+
+def _identity_conv_module(dst: nn.Module) -> None:
+    """Make a ConvModule's conv the identity (a centred 1 in a depthwise kernel, or an
+    identity matrix for a square pointwise conv) and reset its norm."""
+    w = dst.conv.weight
+    w.zero_()
+    c = w.shape[-1] // 2
+    if dst.conv.groups == w.shape[0]:
+        w[:, 0, c, c] = 1
+    else:
+        w[:, :, c, c].copy_(torch.eye(w.shape[0], w.shape[1]))
+    if getattr(dst.conv, 'bias', None) is not None:
+        dst.conv.bias.zero_()
+    norm = getattr(dst, 'norm', None) if getattr(dst, 'with_norm', False) else None
+    if norm is not None:
+        if hasattr(norm, 'reset_parameters'):
+            norm.reset_parameters()
+
+
+def _inherit_unit(src: 'ShuffleUnit', dst: 'ShuffleUnit') -> None:
+    """Initialise choice unit ``dst`` from unit ``src`` (see
+    :meth:`ShuffleNetV2Supernet.inherit_choice_weights`)."""
+    if hasattr(dst, 'proj'):
+        for d, s in zip(dst.proj, src.proj):
+            _copy_conv_module(d, s)
+    if len(dst.main) == len(src.main):
+        for d, s in zip(dst.main, src.main):
+            _copy_conv_module(d, s)
+    elif len(dst.main) == 6:  # xception from shuffle: identity dw, pw, dw, identity, identity, pw
+        _identity_conv_module(dst.main[0])
+        _copy_conv_module(dst.main[1], src.main[0])
+        _copy_conv_module(dst.main[2], src.main[1])
+        _identity_conv_module(dst.main[3])
+        _identity_conv_module(dst.main[4])
+        _copy_conv_module(dst.main[5], src.main[2])
+    else:  # shuffle from xception: its last dw + pw, the first pw's input side
+        _copy_conv_module(dst.main[1], src.main[4])
+        _copy_conv_module(dst.main[2], src.main[5])
+        _copy_conv_module(dst.main[0], src.main[1])
+
+
 class ChoiceBlock(nn.Module):
     """A block holding candidate units in ``choices`` (keyed by op name); only the
     ``active`` one runs.
@@ -425,6 +488,48 @@ class ShuffleNetV2Supernet(_ShuffleNetV2):
             block.active = op
         self._choices = path
         return path
+
+    @torch.no_grad()
+    def inherit_choice_weights(self, source='shuffle3x3', ops=None) -> int:
+        """Initialise the other choices of every block from one trained choice.
+
+        A warm start for one-shot training (``UniformSamplingHook(warmup_path=...)``):
+        after a fixed path has been trained alone, its weights are copied into the other
+        choices, which then train on their own (the copies share nothing). Between
+        shuffle units every conv, norm and running statistic is copied; a depthwise
+        kernel of another size is zero-padded (or centre-cropped), so a 3x3 unit copied
+        into a 5x5 one computes the same function. An ``xception3x3`` unit (three
+        depthwise + pointwise pairs) gets the shuffle unit's first pointwise conv, its
+        depthwise kernel (resized to 3x3) and its last pointwise conv, with the extra
+        depthwise and pointwise convs set to the identity; that is close to, not equal
+        to, the source's function (the extra norms and ReLU differ). A shuffle unit
+        copied from an xception one takes its last three convs' shapes that fit.
+
+        Args:
+            source (str | Sequence[str]): the trained op, for every block or one per
+                block (a path's op names). Defaults to ``'shuffle3x3'``.
+            ops (Sequence[str], optional): the choices to overwrite. Defaults to None
+                (every op of the block other than its source).
+
+        Returns:
+            int: the number of choice units overwritten.
+        """
+        blocks = [b for stage in self.stages for b in stage]
+        sources = [source] * len(blocks) if isinstance(source, str) else list(source)
+        if len(sources) != len(blocks):
+            raise ValueError(f'source: one op for every block ({len(blocks)}) or a single op '
+                             f'name is expected, got {len(sources)}')
+        count = 0
+        for block, src_op in zip(blocks, sources):
+            if src_op not in block.choices:
+                raise bad_value('source', src_op, list(block.choices))
+            for op in (block.choices if ops is None else ops):
+                if op not in block.choices:
+                    raise bad_value('ops', op, list(block.choices))
+                if op != src_op:
+                    _inherit_unit(block.choices[src_op], block.choices[op])
+                    count += 1
+        return count
 
     def path_cost(self, genotype, input_shape=(3, 224, 224)) -> dict:
         """Analytic ``flops`` (multiply-adds) and ``params`` of a path of this supernet at
