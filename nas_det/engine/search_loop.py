@@ -24,6 +24,7 @@ from .driver import Result, SearchDriver
 from . import export_genotype, proxy  # noqa: F401  (ProxyTrainEvaluator, phase export_genotype)
 from .evaluators import build_evaluator, unwrap
 from .hooks import searchable_modules
+from .search_scalars import SearchScalars
 from .pareto import write_pareto
 from .plots import plot_genotype, plot_rewards, plot_search
 
@@ -268,7 +269,10 @@ class SearchLoop(BaseLoop):
             merged = {i: Result(*v) for part in gathered for i, v in part.items()}
             return [merged[i] for i in range(len(genotypes))]
 
+        watch = SearchScalars.for_runner(runner)  # trials -> the configured vis_backends
+
         def on_batch(drv, records):
+            watch(drv.trials)
             if module is not None and rank == 0:  # reward against FLOPs
                 write_pareto(drv.trials, runner.work_dir, 'flops',
                              getattr(evaluator, 'metric', 'reward'))
