@@ -1,137 +1,262 @@
-"""Search strategies on a toy objective: best reward found at several budgets.
+"""Search strategies against random search: best reward found at several budgets.
 
 Usage::
 
-    python bench/strategies.py                        # all strategies, 20 seeds
-    python bench/strategies.py --seeds 5 --budgets 50 100 --strategies random detnas_ga
+    OMP_NUM_THREADS=1 python bench/strategies.py                  # both benchmarks, 50 seeds
+    python bench/strategies.py --bench digits --seeds 50 --budgets 50 100
+    python bench/strategies.py --strategies random pnas --set pnas.surrogate=lstm
+    python bench/strategies.py --tiny           # CI size: 2 seeds, budgets 25 and 50, no torch
 
-The toy objective is a ChoiceSpace of 12 decisions (4-8 options each, grouped in 4
-blocks of 3 for progressive search) with a hidden target genotype. Its reward is the
-number of decisions equal to the target plus a smooth closeness term in [0, 0.5], so the
-optimum is 12.5 (only at the target). Each (strategy, seed) is one run of
-``max(budgets)`` trials and the best reward among its first B trials is reported for
-each budget B (mean and standard deviation over seeds); a strategy whose settings depend
-on the budget (PNAS: its beam) runs once per budget instead.
+Two benchmarks:
+
+* ``digits``: a tabular benchmark of real accuracies (``bench/data/digits_cells.json``,
+  made by ``bench/make_digits_cells.py``): all 750 architectures of a 3-block cell space,
+  each trained on handwritten digits with 2 seeds; the reward of an architecture is its
+  mean validation accuracy (%). Decisions interact: which nodes reach the output depends
+  on the inputs chosen, and an op's worth depends on where it sits.
+* ``toy``: a ChoiceSpace of 12 decisions (4-8 options, 4 blocks of 3) with a hidden
+  target; reward = decisions equal to the target + 0.5 * closeness (optimum 12.5).
+  Decisions do not interact, which flatters model-based strategies.
+
+Each (strategy, budget, seed) is one run of ``build_strategy(cfg, space, seed=seed,
+max_trials=budget)`` driven through natural batches of ``ask()`` and ``tell()``: the
+strategies' defaults scale with ``max_trials``, as a user's would. Reported: mean best
+reward +- its standard error over seeds, and ``z``, the difference from random search
+divided by the standard error of that difference. For ``digits`` the exact expectation of
+random sampling without replacement is printed too. For PNAS the surrogate's held-out
+Spearman rank correlation is printed per block: on the beam it chose (told afterwards)
+and, for ``digits``, on every candidate it scored against the table.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import random
 import statistics
 import sys
 import time
+import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from nas_det.space import ChoiceSpace  # noqa: E402
 from nas_det.strategies import build_strategy  # noqa: E402
+from nas_det.strategies.base import spearman  # noqa: E402
 
-NUM_OPTIONS = (4, 5, 6, 8, 4, 6, 5, 8, 6, 4, 7, 6)
-KEYS = [f'd{i}' for i in range(len(NUM_OPTIONS))]
-SPACE = ChoiceSpace([(k, list(range(n))) for k, n in zip(KEYS, NUM_OPTIONS)],
-                    blocks=[KEYS[i:i + 3] for i in range(0, len(KEYS), 3)], name='toy')
-TARGET = tuple(random.Random(1234).randrange(n) for n in NUM_OPTIONS)
-OPTIMUM = len(NUM_OPTIONS) + 0.5
+TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'digits_cells.json')
 
-# Settings for budgets of 50-300 trials (the defaults suit thousands of trials).
+# the strategies as a user builds them: their defaults scale with max_trials
 SETTINGS = {
     'random': dict(type='random'),
-    'aging_evolution': dict(type='aging_evolution', population=20, sample_size=8),
-    'detnas_ga': dict(type='detnas_ga', population=20, top_k=5, num_mutation=8,
-                      num_crossover=8, mutation_prob=0.1, generations=1000),
-    'reinforce': dict(type='ReinforceController', batch_size=10),
-    # PNAS asks `beam` genotypes per block (4 blocks here), so its beam follows the budget
-    'progressive': lambda budget: dict(type='ProgressiveSMBO', beam=max(1, budget // 4),
-                                       epochs=30),
+    'aging_evolution': dict(type='aging_evolution'),
+    'detnas_ga': dict(type='detnas_ga'),
+    'reinforce': dict(type='ReinforceController'),
+    'pnas': dict(type='ProgressiveSMBO'),
 }
 
 
-def toy(g) -> float:
-    """Decisions equal to the hidden target, plus 0.5 * (1 - mean normalised distance)."""
-    toks = SPACE.to_tokens(g)
-    dist = sum(abs(t - x) / (n - 1) for t, x, n in zip(toks, TARGET, NUM_OPTIONS))
-    return sum(t == x for t, x in zip(toks, TARGET)) + 0.5 * (1 - dist / len(toks))
+# ---- benchmarks -----------------------------------------------------------------------
+class Toy:
+    name = 'toy'
+    NUM_OPTIONS = (4, 5, 6, 8, 4, 6, 5, 8, 6, 4, 7, 6)
+
+    def __init__(self):
+        keys = [f'd{i}' for i in range(len(self.NUM_OPTIONS))]
+        self.space = ChoiceSpace([(k, list(range(n))) for k, n in zip(keys, self.NUM_OPTIONS)],
+                                 blocks=[keys[i:i + 3] for i in range(0, len(keys), 3)],
+                                 name='toy')
+        self.target = tuple(random.Random(1234).randrange(n) for n in self.NUM_OPTIONS)
+        self.optimum = len(self.NUM_OPTIONS) + 0.5
+        self.describe = (f'toy: ChoiceSpace of {len(keys)} decisions with '
+                         f'{list(self.NUM_OPTIONS)} options ({self.space.size():.3g} genotypes, '
+                         f'4 blocks of 3); reward = matches with a hidden target + 0.5 * '
+                         f'closeness; optimum {self.optimum}')
+
+    def __call__(self, g) -> float:
+        toks = self.space.to_tokens(g)
+        dist = sum(abs(t - x) / (n - 1) for t, x, n in zip(toks, self.target, self.NUM_OPTIONS))
+        return sum(t == x for t, x in zip(toks, self.target)) + 0.5 * (1 - dist / len(toks))
+
+    def random_expectation(self, budget):
+        return None
 
 
-def best_curve(cfg: dict, seed: int, budget: int) -> list:
-    """Best reward after each tell of one run of at most ``budget`` trials."""
-    s = build_strategy(cfg, SPACE, seed=seed, max_trials=budget)
-    curve, best = [], float('-inf')
+class Digits:
+    """Rewards looked up in the tabular benchmark (mean accuracy over its seeds)."""
+    name = 'digits'
+
+    def __init__(self, path: str = TABLE):
+        with open(path) as f:
+            table = json.load(f)
+        self.space = ChoiceSpace([(k, v) for k, v in table['choices']],
+                                 blocks=table['blocks'], name=table['name'])
+        keys = [k for k, _ in table['choices']]
+        self.acc = {}
+        for values, accs in table['rows']:
+            g = self.space.make(**dict(zip(keys, values)))
+            self.acc[self.space.key(g)] = sum(accs) / len(accs)
+        if len(self.acc) != self.space.size():
+            raise ValueError(f'{path}: {len(self.acc)} rows for {self.space.size()} architectures')
+        self.sorted = sorted(self.acc.values())
+        self.optimum = self.sorted[-1]
+        pairs = [accs for _, accs in table['rows']]
+        seed_sd = statistics.mean(abs(a[0] - a[1]) for a in pairs) * math.sqrt(math.pi) / 2
+        self.describe = (f'digits: {len(self.acc)} architectures of a 3-block cell space '
+                         f'({path.split(os.sep)[-1]}), mean val accuracy of 2 seeds: '
+                         f'median {statistics.median(self.sorted):.2f}, best {self.optimum:.2f}; '
+                         f'seed-to-seed sd about {seed_sd:.2f}')
+
+    def __call__(self, g) -> float:
+        return self.acc[self.space.key(g)]
+
+    def random_expectation(self, budget):
+        """Exact mean of the best of ``budget`` distinct uniform draws."""
+        n, vals = len(self.sorted), self.sorted
+        budget = min(budget, n)
+        # P(max = i-th smallest) = [C(i, B) - C(i-1, B)] / C(n, B), i = 1..n
+        total = math.comb(n, budget)
+        return sum(v * (math.comb(i + 1, budget) - math.comb(i, budget)) / total
+                   for i, v in enumerate(vals))
+
+
+# ---- runs ---------------------------------------------------------------------------------
+def run(cfg: dict, bench, seed: int, budget: int, log: dict | None = None) -> float:
+    """Best reward of one search; PNAS surrogate diagnostics go to ``log``."""
+    s = build_strategy(cfg, bench.space, seed=seed, max_trials=budget)
+    best = -math.inf
     while not s.done:
         batch = s.ask()
         if not batch:
             break
         for g in batch:
-            r = toy(g)
+            r = bench(g)
             s.tell(g, r)
             best = max(best, r)
-            curve.append(best)
-    return curve
+        if log is not None and hasattr(s, 'scored_candidates') and hasattr(bench, 'acc'):
+            scored = s.scored_candidates()
+            if len(scored) >= 3:  # the surrogate just chose a beam: check it on every candidate
+                rho = spearman([p for _, p in scored], [bench(g) for g, _ in scored])
+                log.setdefault(('all', s.block), []).append(rho)
+    if log is not None and hasattr(s, 'surrogate_log'):
+        for e in s.surrogate_log:
+            if e['spearman'] is not None:
+                log.setdefault(('beam', e['block']), []).append(e['spearman'])
+    return best
 
 
-def best_at_budgets(setting, seed: int, budgets: list) -> list:
-    """``(best reward, trials run)`` at each budget: a fixed config runs once for the
-    largest budget (read at each budget), a budget-dependent one runs per budget."""
-    if callable(setting):
-        return [(c[-1], len(c)) for c in
-                (best_curve(setting(b), seed, b) for b in budgets)]
-    curve = best_curve(setting, seed, budgets[-1])
-    return [(curve[min(b, len(curve)) - 1], min(b, len(curve))) for b in budgets]
+def describe_settings(cfg: dict, bench, budget: int) -> str:
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        s = build_strategy(cfg, bench.space, seed=0, max_trials=budget)
+    names = ('population_size', 'sample_size', 'top_k', 'num_mutation', 'num_crossover',
+             'generations', 'batch_size', 'lr', 'beam', 'surrogate_name')
+    return ', '.join(f'{n.replace("_size", "").replace("_name", "")}={getattr(s, n)}'
+                     for n in names if hasattr(s, n))
+
+
+def mean_se(vals):
+    return statistics.mean(vals), statistics.stdev(vals) / math.sqrt(len(vals))
+
+
+def parse_sets(items):
+    out = {}
+    for item in items:
+        try:
+            target, value = item.split('=', 1)
+            name, key = target.split('.', 1)
+        except ValueError:
+            raise SystemExit(f'--set: NAME.KEY=VALUE expected, got {item!r}') from None
+        if name not in SETTINGS:
+            raise SystemExit(f'--set: {name!r} is not allowed; allowed values: {list(SETTINGS)}')
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            pass
+        out.setdefault(name, {})[key] = value
+    return out
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--seeds', type=int, default=20, help='seeds per strategy')
-    parser.add_argument('--budgets', type=int, nargs='+', default=[50, 100, 300])
+    parser.add_argument('--bench', nargs='+', default=['digits', 'toy'],
+                        choices=['digits', 'toy'])
+    parser.add_argument('--seeds', type=int, default=50, help='seeds per strategy and budget')
+    parser.add_argument('--budgets', type=int, nargs='+', default=[25, 50, 100, 150, 300])
     parser.add_argument('--strategies', nargs='+', default=list(SETTINGS),
                         choices=list(SETTINGS))
-    parser.add_argument('--torch-threads', type=int, default=1,
-                        help='torch threads of the neural strategies')
+    parser.add_argument('--set', nargs='*', default=[], metavar='NAME.KEY=VALUE',
+                        help='override a strategy setting, e.g. pnas.beam=20 (JSON values)')
+    parser.add_argument('--torch-threads', type=int, default=1)
+    parser.add_argument('--tiny', action='store_true',
+                        help='CI size: 2 seeds, budgets 25 and 50, the pure strategies')
     args = parser.parse_args(argv)
+    if args.tiny:
+        args.seeds, args.budgets = 2, [25, 50]
+        args.strategies = ['random', 'aging_evolution', 'detnas_ga']
     if args.seeds < 2 or min(args.budgets) < 1:
         parser.error('--seeds must be >= 2 and --budgets >= 1')
     budgets = sorted(set(args.budgets))
+    overrides = parse_sets(args.set)
+    names = args.strategies if 'random' in args.strategies else ['random'] + args.strategies
     start = time.perf_counter()
-    print(f'toy objective: ChoiceSpace of {len(NUM_OPTIONS)} decisions with '
-          f'{list(NUM_OPTIONS)} options ({SPACE.size():.3g} genotypes, 4 blocks of 3); '
-          f'reward = matches with a hidden target + 0.5 * closeness; optimum {OPTIMUM} '
-          f'(the target only)')
-    print(f'{args.seeds} seeds; one run of {budgets[-1]} trials per seed (per budget for '
-          f'budget-dependent settings), best of its first B trials reported\n')
-    rows, short = [], False
-    for name in args.strategies:
-        setting = SETTINGS[name]
-        cfgs = {b: setting(b) for b in budgets} if callable(setting) else {None: setting}
-        for b, cfg in cfgs.items():
-            print(f'{name:16s} {cfg}' + ('' if b is None else f'  (B={b})'))
-        try:
-            build_strategy(next(iter(cfgs.values())), SPACE)
-        except (ImportError, ValueError) as e:  # a torch strategy not written / no torch
-            print(f'{"":16s} skipped: {type(e).__name__}: {e}')
-            continue
-        if 'torch' in sys.modules:  # small LSTMs / MLPs: threads only contend on few cores
-            sys.modules['torch'].set_num_threads(args.torch_threads)
-        t0 = time.perf_counter()
-        runs = [best_at_budgets(setting, seed, budgets) for seed in range(args.seeds)]
-        cells = []
-        for i, b in enumerate(budgets):
-            vals = [run[i][0] for run in runs]
-            ran = min(run[i][1] for run in runs)
-            short |= ran < b
-            cells.append(f'{statistics.mean(vals):5.2f} ± {statistics.stdev(vals):4.2f}'
-                         + (f' ({ran})' if ran < b else ''))
-        rows.append((name, cells, time.perf_counter() - t0))
-    print()
-    head = f'{"strategy":16s}' + ''.join(f'{"B=" + str(b):>20s}' for b in budgets) + \
-        f'{"time (s)":>10s}'
-    print(head)
-    print('-' * len(head))
-    for name, cells, secs in rows:
-        print(f'{name:16s}' + ''.join(f'{c:>20s}' for c in cells) + f'{secs:10.1f}')
-    if short:
-        print('(N): the strategy ended by itself after N trials, fewer than the budget')
-    print(f'\noptimum {OPTIMUM}; total runtime {time.perf_counter() - start:.1f} s')
+    for bench_name in args.bench:
+        bench = Digits() if bench_name == 'digits' else Toy()
+        print(f'\n== {bench.describe}')
+        print(f'{args.seeds} seeds per strategy and budget; mean best reward +- standard '
+              'error; z = (mean - random) / se of the difference\n')
+        ref = 100 if 100 in budgets else budgets[len(budgets) // 2]
+        results, logs, times = {}, {}, {}
+        for name in names:
+            cfg = dict(SETTINGS[name], **overrides.get(name, {}))
+            try:
+                info = describe_settings(cfg, bench, ref)
+            except (ImportError, ValueError) as e:
+                print(f'{name:16s} skipped: {type(e).__name__}: {e}')
+                continue
+            print(f'{name:16s} {cfg}  -> at budget {ref}: {info}')
+            if 'torch' in sys.modules:
+                sys.modules['torch'].set_num_threads(args.torch_threads)
+            t0 = time.perf_counter()
+            logs[name] = {}
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')  # the budget warnings of the smallest budgets
+                results[name] = {b: [run(cfg, bench, seed, b,
+                                         logs[name] if b == ref else None)
+                                     for seed in range(args.seeds)] for b in budgets}
+            times[name] = time.perf_counter() - t0
+        head = f'{"strategy":18s}' + ''.join(f'{"B=" + str(b):>22s}' for b in budgets) + \
+            f'{"time (s)":>10s}'
+        print('\n' + head + '\n' + '-' * len(head))
+        exp = [bench.random_expectation(b) for b in budgets]
+        if exp[0] is not None:
+            print(f'{"random, expected":18s}' + ''.join(f'{e:22.2f}' for e in exp))
+        for name in results:
+            cells = []
+            for b in budgets:
+                m, se = mean_se(results[name][b])
+                cell = f'{m:.2f} ± {se:.2f}'
+                if name != 'random' and 'random' in results:
+                    mr, ser = mean_se(results['random'][b])
+                    z = (m - mr) / math.sqrt(se ** 2 + ser ** 2) if se or ser else math.inf
+                    cell += f' z{z:+5.1f}'
+                cells.append(cell)
+            print(f'{name:18s}' + ''.join(f'{c:>22s}' for c in cells) + f'{times[name]:10.1f}')
+        print(f'optimum {bench.optimum:.2f}; {bench.name}')
+        for name, log in logs.items():
+            if log:
+                parts = []
+                for kind, label in (('beam', 'on the beam it chose'),
+                                    ('all', 'on all candidates it scored')):
+                    blocks = sorted(b for k, b in log if k == kind)
+                    if blocks:
+                        parts.append(label + ': ' + ', '.join(
+                            f'block {b} {statistics.mean(log[(kind, b)]):+.2f}'
+                            f' (n={len(log[(kind, b)])})' for b in blocks))
+                print(f'{name} surrogate, held-out Spearman at budget {ref} (block {len(bench.space.blocks())}+ '
+                      'after the last: final picks): ' + '; '.join(parts))
+    print(f'\ntotal runtime {time.perf_counter() - start:.1f} s')
 
 
 if __name__ == '__main__':

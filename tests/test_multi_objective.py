@@ -158,5 +158,5 @@ def test_bad_reward_and_budget_warning():
         s.tell(g, 1.0)
     with pytest.raises(ValueError, match='2 values expected'):
         s.tell(g, (1.0, 2.0, 3.0))
-    with pytest.warns(UserWarning, match='never gets past its random first generation'):
+    with pytest.warns(UserWarning, match='NSGA2: max_trials=50 ends the search within its 50 random trials'):
         build_strategy(dict(type='nsga2', population=50), SPACE, max_trials=50)

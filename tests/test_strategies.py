@@ -383,3 +383,51 @@ def test_strategies_on_every_space(space_name, name):
         assert space.validate(g) is g and space.key(space.from_dict(space.to_dict(g))) == k
     assert resumed.best() == ref.best() and resumed.best()[1] == max(
         objective(resumed.genotype(k)) for k in asked)
+
+
+# ---- defaults that fit the budget ------------------------------------------------------
+def test_defaults_scale_with_max_trials():
+    ae = build_strategy(dict(type='aging_evolution'), SPACE, max_trials=100)
+    assert (ae.population_size, ae.sample_size) == (20, 10)
+    ae = build_strategy(dict(type='aging_evolution'), SPACE)  # no budget: AmoebaNet's
+    assert (ae.population_size, ae.sample_size) == (100, 25)
+    ae = build_strategy(dict(type='aging_evolution', population=40), SPACE, max_trials=1000)
+    assert ae.sample_size == 10  # a given population keeps the P / 4 tournament
+    ga = build_strategy(dict(type='detnas_ga'), SPACE, max_trials=100)
+    assert (ga.population_size, ga.top_k, ga.num_mutation, ga.num_crossover,
+            ga.generations) == (20, 4, 8, 8, 5)
+    ga = build_strategy(dict(type='detnas_ga'), SPACE)
+    assert (ga.population_size, ga.top_k, ga.num_mutation, ga.num_crossover,
+            ga.generations) == (50, 10, 20, 20, 20)
+    for cfg in (dict(type='aging_evolution'), dict(type='detnas_ga')):  # spends the budget
+        _, s = run(build_strategy(cfg, SPACE, seed=0, max_trials=130))
+        assert s.num_told == 130
+
+
+@pytest.mark.parametrize('cfg, budget, message', [
+    (dict(type='aging_evolution', population=100, sample_size=25), 100,
+     'RegularizedEvolution: max_trials=100 ends the search within its 100 random trials '
+     r'\(population=100\)'),
+    (dict(type='detnas_ga', population=50, top_k=10), 40,
+     'GeneticAlgorithm: max_trials=40 ends the search within its 50 random trials'),
+])
+def test_budget_inside_the_random_phase_warns_in_one_line(cfg, budget, message):
+    with pytest.warns(UserWarning, match=message) as record:
+        build_strategy(cfg, SPACE, max_trials=budget)
+    assert len(record) == 1 and '\n' not in str(record[0].message)
+
+
+def test_no_warning_when_the_budget_fits(recwarn):
+    for name in ('aging_evolution', 'detnas_ga', 'nsga2'):
+        build_strategy(dict(type=name), SPACE, max_trials=25)
+    assert not [w for w in recwarn if 'random trials' in str(w.message)]
+
+
+def test_spearman():
+    from nas_det.strategies.base import ranks, spearman
+    assert ranks([3, 1, 2, 1]) == [3.0, 0.5, 2.0, 0.5]
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert math.isnan(spearman([1, 1, 1], [1, 2, 3]))
+    with pytest.raises(ValueError, match='equal length'):
+        spearman([1, 2], [1])

@@ -89,6 +89,46 @@ def rank_value(reward) -> float:
     return -math.inf if is_failure(reward) else float(reward)
 
 
+def ranks(values) -> list:
+    """Rank of each value (0 = smallest), ties given their mean rank."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    out = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in order[i:j + 1]:
+            out[k] = (i + j) / 2
+        i = j + 1
+    return out
+
+
+def spearman(a, b) -> float:
+    """Spearman rank correlation of two equally long sequences (NaN when either is
+    constant or shorter than 2)."""
+    if len(a) != len(b):
+        raise ValueError(f'spearman: sequences of equal length expected, got {len(a)} and {len(b)}')
+    if len(a) < 2:
+        return float('nan')
+    ra, rb = ranks(list(a)), ranks(list(b))
+    ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
+    va = sum((x - ma) ** 2 for x in ra)
+    vb = sum((y - mb) ** 2 for y in rb)
+    return cov / math.sqrt(va * vb) if va > 0 and vb > 0 else float('nan')
+
+
+def budget_warning(name: str, random_phase: int, max_trials, setting: str) -> None:
+    """Warn in one line when ``max_trials`` ends a search within its random phase."""
+    if max_trials is not None and max_trials <= random_phase:
+        import warnings
+        warnings.warn(f'{name}: max_trials={max_trials} ends the search within its '
+                      f'{random_phase} random trials ({setting}): it is random search; '
+                      'lower these settings or leave them to their budget-scaled defaults',
+                      stacklevel=4)
+
+
 def rng_state(rng: random.Random) -> list:
     """JSON-able state of a ``random.Random``."""
     version, internal, gauss = rng.getstate()

@@ -6,7 +6,7 @@ AmoebaNet's hidden-state and op mutations through their ``mutate``).
 """
 from __future__ import annotations
 
-from .base import (Strategy, check_positive_int, check_prob, rank_value,
+from .base import (Strategy, budget_warning, check_positive_int, check_prob, rank_value,
                    register_strategy)
 from .random_search import draw, draw_random, natural_batch
 
@@ -43,8 +43,13 @@ class RegularizedEvolution(Strategy):
 
     Args:
         space (SearchSpace): the space searched.
-        population (int): population size P. Defaults to 100.
-        sample_size (int): tournament size S (<= P). Defaults to 25.
+        population (int, optional): population size P. Defaults to None: with
+            ``max_trials``, ``max_trials // 5`` clipped to [10, 100] (the first P asks
+            are random, so the budget leaves room to evolve), else 100 (AmoebaNet).
+        sample_size (int, optional): tournament size S (<= P). Defaults to None:
+            ``P // 2`` when P was scaled from ``max_trials`` (the best setting on the
+            digits benchmark, ``docs/strategies.md``), else ``P / 4`` rounded up (at least
+            2; 25 for P = 100, as in AmoebaNet).
         identity_prob (float): probability in [0, 1) of an identity cycle (see above).
             Defaults to 0.05.
         batch_size (int): children per ``ask()`` (the natural batch). Defaults to 1.
@@ -55,13 +60,20 @@ class RegularizedEvolution(Strategy):
 
     aliases = ('aging_evolution',)
 
-    def __init__(self, space, population: int = 100, sample_size: int = 25,
+    def __init__(self, space, population: int | None = None, sample_size: int | None = None,
                  identity_prob: float = 0.05, batch_size: int = 1, max_tries: int = 100,
                  max_samples: int = 10000, **kwargs):
         super().__init__(space, **kwargs)
+        scaled = population is None and self.max_trials is not None
+        if population is None:
+            population = min(100, max(10, self.max_trials // 5)) if scaled else 100
         self.population_size = check_positive_int('population', population)
+        if sample_size is None:  # small budgets gain from stronger selection
+            sample_size = max(2, population // 2) if scaled else max(2, (population + 3) // 4)
         self.sample_size = check_positive_int('sample_size', sample_size)
         _check_le('sample_size', sample_size, 'population', population)
+        budget_warning('RegularizedEvolution', population, self.max_trials,
+                       f'population={population}')
         self.identity_prob = check_prob('identity_prob', identity_prob)
         if self.identity_prob >= 1:
             raise ValueError(f'identity_prob: must be < 1 (1 would never ask a child), '
@@ -158,13 +170,18 @@ class GeneticAlgorithm(Strategy):
 
     Args:
         space (SearchSpace): the space searched.
-        population (int): candidates per generation. Defaults to 50.
-        top_k (int): parents kept (<= population). Defaults to 10.
-        num_mutation (int): mutated children per generation. Defaults to 20.
+        population (int, optional): candidates per generation. Defaults to None: 50, or
+            with ``max_trials`` ``max_trials // 5`` clipped to [10, 50] (about 5
+            generations or more).
+        top_k (int, optional): parents kept (<= population). Defaults to None:
+            ``population // 5`` (at least 2; 10 for 50).
+        num_mutation (int, optional): mutated children per generation. Defaults to
+            None: ``2 * population // 5`` (20 for 50).
         mutation_prob (float): per-decision resample probability. Defaults to 0.1.
-        num_crossover (int): crossover children per generation (num_mutation +
-            num_crossover <= population). Defaults to 20.
-        generations (int): number of generations. Defaults to 20.
+        num_crossover (int, optional): crossover children per generation (num_mutation
+            + num_crossover <= population). Defaults to None: as ``num_mutation``.
+        generations (int, optional): number of generations. Defaults to None: 20, or
+            with ``max_trials`` as many as it takes to spend them.
         max_tries (int): tries per mutated or crossover child (late in a search the
             top-k are alike and most crossovers repeat an asked genotype).
             Defaults to 20.
@@ -175,10 +192,21 @@ class GeneticAlgorithm(Strategy):
 
     aliases = ('detnas_ga',)
 
-    def __init__(self, space, population: int = 50, top_k: int = 10, num_mutation: int = 20,
-                 mutation_prob: float = 0.1, num_crossover: int = 20, generations: int = 20,
+    def __init__(self, space, population: int | None = None, top_k: int | None = None,
+                 num_mutation: int | None = None, mutation_prob: float = 0.1,
+                 num_crossover: int | None = None, generations: int | None = None,
                  max_tries: int = 20, max_samples: int = 10000, **kwargs):
         super().__init__(space, **kwargs)
+        budget = self.max_trials
+        if population is None:
+            population = 50 if budget is None else min(50, max(10, budget // 5))
+        if isinstance(population, int) and population >= 1:
+            top_k = min(population, max(2, population // 5)) if top_k is None else top_k
+            num_mutation = 2 * population // 5 if num_mutation is None else num_mutation
+            num_crossover = 2 * population // 5 if num_crossover is None else num_crossover
+            if generations is None:
+                generations = 20 if budget is None else max(1, -(-budget // population))
+        budget_warning('GeneticAlgorithm', population, budget, f'population={population}')
         self.population_size = check_positive_int('population', population)
         self.top_k = check_positive_int('top_k', top_k)
         _check_le('top_k', top_k, 'population', population)

@@ -20,11 +20,10 @@ objectives (``directions`` then defaults to ``max`` followed by one ``min`` per 
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Callable
 
 from ..space.base import bad_value
-from .base import Strategy, check_positive_int, check_prob, register_strategy
+from .base import Strategy, budget_warning, check_positive_int, check_prob, register_strategy
 from .random_search import draw, draw_random, natural_batch
 
 DIRECTIONS = ('max', 'min')
@@ -142,10 +141,8 @@ class NSGA2(Strategy):
         if population is None:
             population = 50 if self.max_trials is None else min(50, max(8, self.max_trials // 6))
         self.population_size = check_positive_int('population', population, minimum=2)
-        if self.max_trials is not None and self.max_trials <= self.population_size:
-            warnings.warn(f'NSGA2: max_trials={self.max_trials} <= population='
-                          f'{self.population_size}: the search never gets past its random '
-                          'first generation; lower population', stacklevel=3)
+        budget_warning('NSGA2', self.population_size, self.max_trials,
+                       f'population={self.population_size}')
         if cost is not None and not callable(cost):
             raise ValueError('cost: a callable genotype -> float | tuple is expected')
         self.cost = cost

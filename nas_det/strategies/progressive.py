@@ -9,13 +9,24 @@ blocks and beam width ``K``:
    there are more) is a candidate; ``K`` of them, drawn at random, are asked (all of
    them when there are at most ``K``, as in the paper).
 2. Once the beam of block ``b`` is told, the surrogate is fitted on every finite
-   ``(block sequence, reward)`` seen so far; rewards are normalised to [0, 1] with the
-   min and max finite reward seen so far (all 0.5 when they are equal).
+   ``(block sequence, reward)`` seen so far, of every block; rewards are normalised to
+   [0, 1] by rank (``normalize='rank'``: robust to outliers and to the scale of the
+   reward) or with the min and max finite reward (``'minmax'``).
 3. Every told member of the beam (failed ones only when all failed) is expanded with
    every option of block ``b + 1`` (``max_candidates`` random expansions when there are
    more); candidates asked before or rejected by the ``constraint`` are dropped; the
-   ``K`` the surrogate ranks highest are asked. Repeat until ``b = B``; the search is
-   done once the beam of block ``B`` is told.
+   ``K`` the surrogate ranks highest are asked. Repeat until ``b = B``.
+4. Without ``max_trials`` the search is done once the beam of block ``B`` is told (as in
+   the paper, ``B * K`` trials at most). With ``max_trials`` it goes on: the surrogate,
+   refitted on everything told, ranks unseen architectures of the full space (all of
+   them when there are at most ``max_candidates``, else mutations of the best ``K``
+   found and random ones) and the best ``K`` are asked, until ``max_trials``.
+
+The surrogate's quality is measured on data it has not seen: when a beam it chose is
+told, the Spearman rank correlation between its predictions and the rewards is appended
+to :attr:`ProgressiveSMBO.surrogate_log` (``{'block', 'trials', 'n', 'spearman'}``), and
+:meth:`ProgressiveSMBO.scored_candidates` returns every candidate of the last choice with
+its score (for an offline check against known rewards).
 
 Genotypes of block ``b < B`` belong to ``space.prefix(b)``, a space of its own: this
 strategy keys and serialises every genotype with the space of the block it was asked
@@ -37,9 +48,11 @@ import itertools
 import math
 
 from ..space.base import bad_value
-from .base import (Strategy, check_positive_int, is_failure, rank_value, register_strategy,
-                   rng_state, set_rng_state)
+from .base import (Strategy, check_positive_int, is_failure, rank_value, ranks,
+                   register_strategy, rng_state, set_rng_state, spearman)
 from .surrogates import LOSSES, SURROGATES, check_float, make_generator
+
+NORMALIZE = ('rank', 'minmax')
 
 
 @register_strategy
@@ -54,15 +67,21 @@ class ProgressiveSMBO(Strategy):
             (the search ends after the last block's beam, at most ``B * beam`` trials).
         constraint (callable, optional): ``genotype -> bool`` on the genotypes of each
             block's prefix space; rejected candidates are never asked. Defaults to None.
-        beam (int): ``K``, the genotypes asked per block (256 in the paper).
-            Defaults to 8.
+        beam (int, optional): ``K``, the genotypes asked per block (256 in the paper).
+            Defaults to None: ``max_trials // (2 * B)`` clipped to [4, 64] when
+            ``max_trials`` is given (half the budget grows the blocks, the rest goes to
+            the surrogate's best candidates), else 8.
         max_candidates (int): the most candidates enumerated (else sampled) per block,
             at least ``beam``. Defaults to 1000.
-        surrogate (str): ``'lstm'`` or ``'mlp_ensemble'``. Defaults to ``'lstm'``.
+        surrogate (str): ``'mlp_ensemble'`` or ``'lstm'``. Defaults to
+            ``'mlp_ensemble'``.
         epochs (int): surrogate training epochs per block. Defaults to 100.
         lr (float): surrogate Adam learning rate. Defaults to 0.01.
-        train_batch_size (int): surrogate minibatch size. Defaults to 32.
-        loss (str): ``'l1'`` (as in PNAS) or ``'mse'``. Defaults to ``'l1'``.
+        train_batch_size (int): surrogate minibatch size. Defaults to 128.
+        loss (str): ``'l1'`` (as in PNAS), ``'mse'`` or ``'rank'`` (pairwise
+            logistic ranking loss). Defaults to ``'rank'``.
+        normalize (str): reward targets by ``'rank'`` or ``'minmax'``. Defaults to
+            ``'rank'``.
         hidden_size (int): LSTM / MLP hidden width. Defaults to 32.
         embedding_size (int): LSTM token embedding width. Defaults to 16.
         ensemble_size (int): MLPs in the ensemble. Defaults to 5.
@@ -71,12 +90,19 @@ class ProgressiveSMBO(Strategy):
     aliases = ('pnas',)
 
     def __init__(self, space, seed: int = 0, max_trials=None, constraint=None,
-                 beam: int = 8, max_candidates: int = 1000, surrogate: str = 'lstm',
-                 epochs: int = 100, lr: float = 0.01, train_batch_size: int = 32,
-                 loss: str = 'l1', hidden_size: int = 32, embedding_size: int = 16,
-                 ensemble_size: int = 5):
+                 beam: int | None = None, max_candidates: int = 1000,
+                 surrogate: str = 'mlp_ensemble', epochs: int = 100, lr: float = 0.01,
+                 train_batch_size: int = 128, loss: str = 'rank', normalize: str = 'rank',
+                 hidden_size: int = 32, embedding_size: int = 16, ensemble_size: int = 5):
         super().__init__(space, seed=seed, max_trials=max_trials, constraint=constraint)
+        self._spaces = self._prefix_spaces(space)
+        self.num_blocks = len(self._spaces)
+        if beam is None:
+            beam = 8 if max_trials is None else min(64, max(4, max_trials // (2 * self.num_blocks)))
         self.beam = check_positive_int('beam', beam)
+        if normalize not in NORMALIZE:
+            raise bad_value('normalize', normalize, NORMALIZE)
+        self.normalize = normalize
         self.max_candidates = check_positive_int('max_candidates', max_candidates, beam)
         if surrogate not in SURROGATES:
             raise bad_value('surrogate', surrogate, list(SURROGATES))
@@ -93,8 +119,6 @@ class ProgressiveSMBO(Strategy):
             train.update(ensemble_size=check_positive_int('ensemble_size', ensemble_size),
                          hidden_size=hidden_size)
         self.surrogate_name = surrogate
-        self._spaces = self._prefix_spaces(space)
-        self.num_blocks = len(self._spaces)
         self._groups = [tuple(g) for g in self._spaces[-1].blocks()]
         decisions = [space.decisions[i] for g in self._groups for i in g]
         self.surrogate = SURROGATES[surrogate](decisions, **train)
@@ -104,6 +128,9 @@ class ProgressiveSMBO(Strategy):
         self._beam: list = []    # keys asked at this block, in ask order
         self._block_of: dict = {}  # key -> block it was asked in
         self._over = False
+        self._predicted: dict = {}  # key -> surrogate score, for the beam in progress
+        self._scored: list = []     # (block, sequence, score) of the last choice's candidates
+        self.surrogate_log: list = []  # held-out rank correlation of each chosen beam
 
     @staticmethod
     def _prefix_spaces(space) -> list:
@@ -266,8 +293,12 @@ class ProgressiveSMBO(Strategy):
 
     def _next_block(self) -> None:
         b = self.block
+        self._log_correlation()
         if b >= self.num_blocks:
-            self._over = True
+            if not self.budget_left:  # no max_trials (the paper's end), or all spent
+                self._over = True
+                return
+            self._choose(self._fresh(self._final_pool(), b))
             return
         told = dict(self.history)
         beam = sorted(self._beam, key=lambda k: -rank_value(told[k]))  # stable: ask order
@@ -280,12 +311,59 @@ class ProgressiveSMBO(Strategy):
             seqs = self._sample_seqs(parents, b + 1)
         seqs = self._fresh(seqs, b + 1)
         self.block = b + 1
+        self._choose(seqs)
+
+    def _choose(self, seqs: list) -> None:
+        """Queue the ``beam`` candidates the surrogate ranks highest (all when fewer)."""
+        self._predicted, self._scored = {}, []
         if len(seqs) > self.beam:
             self._fit()
             scores = self.surrogate.predict(seqs)
+            self._scored = [(self.block, s, p) for s, p in zip(seqs, scores)]
             order = sorted(range(len(seqs)), key=lambda i: -scores[i])[:self.beam]
             seqs = [seqs[i] for i in order]
+            p = self._spaces[self.block - 1]
+            self._predicted = {p.key(self._from_seq(seqs[j], self.block)): scores[i]
+                               for j, i in enumerate(order)}
         self._set_queue(seqs)
+
+    def _final_pool(self) -> list:
+        """Block sequences of full architectures for the surrogate to rank after the last
+        block: every one when the space has at most ``max_candidates``, else mutations of
+        the best ``beam`` told and random ones (half each)."""
+        space, b = self.space, self.num_blocks
+        if space.size() <= self.max_candidates:
+            return [self._seq(space.from_tokens(t), b)
+                    for t in itertools.product(*(range(n) for n in space.cardinalities))]
+        told = [(k, r) for k, r in self.history if self._block_of[k] == b and not is_failure(r)]
+        top = [self._genotypes[k] for k, _ in sorted(told, key=lambda kr: -kr[1])[:self.beam]]
+        out, seen = [], set()
+        for i in range(10 * self.max_candidates):
+            if len(out) >= self.max_candidates:
+                break
+            g = space.mutate(self.rng.choice(top), self.rng) if top and i % 2 == 0 \
+                else space.sample(self.rng)
+            s = self._seq(g, b)
+            if s not in seen:
+                seen.add(s)
+                out.append(s)
+        return out
+
+    def _log_correlation(self) -> None:
+        """Spearman correlation of the surrogate's scores with the rewards of the beam it
+        chose (data it had not seen), appended to ``surrogate_log``."""
+        told = dict(self.history)
+        pairs = [(self._predicted[k], told[k]) for k in self._beam
+                 if k in self._predicted and not is_failure(told.get(k))]
+        if len(pairs) >= 3:
+            rho = spearman([p for p, _ in pairs], [r for _, r in pairs])
+            self.surrogate_log.append({'block': self.block, 'trials': self.num_told,
+                                       'n': len(pairs), 'spearman': None if rho != rho else rho})
+
+    def scored_candidates(self) -> list:
+        """``[(genotype, score)]``: every candidate the surrogate scored for the beam in
+        progress (empty when all candidates fitted in the beam). Not saved in the state."""
+        return [(self._from_seq(s, b), p) for b, s, p in self._scored]
 
     def _fit(self) -> None:
         data = [(self._seq(self._genotypes[k], self._block_of[k]), r)
@@ -295,7 +373,11 @@ class ProgressiveSMBO(Strategy):
                     for k, _ in self.history]
         rewards = [r for _, r in data]
         lo, hi = min(rewards), max(rewards)
-        targets = [(r - lo) / (hi - lo) if hi > lo else 0.5 for r in rewards]
+        if self.normalize == 'rank':
+            targets = [x / (len(rewards) - 1) if len(rewards) > 1 else 0.5
+                       for x in ranks(rewards)]
+        else:
+            targets = [(r - lo) / (hi - lo) if hi > lo else 0.5 for r in rewards]
         self.surrogate.fit([s for s, _ in data], targets, self.generator)
 
     # ---- state ------------------------------------------------------------------
@@ -312,7 +394,8 @@ class ProgressiveSMBO(Strategy):
             'pending': list(self.pending),
             'extra': {'block': self.block, 'queue': [list(s) for s in self._queue],
                       'beam': list(self._beam), 'block_of': dict(self._block_of),
-                      'over': self._over},
+                      'over': self._over, 'predicted': dict(self._predicted),
+                      'surrogate_log': [dict(e) for e in self.surrogate_log]},
             'tensors': {'generator': self.generator.get_state().clone()},
         }
 
@@ -332,6 +415,9 @@ class ProgressiveSMBO(Strategy):
         self.pending = list(state['pending'])
         self.block, self._over = extra['block'], extra['over']
         self._queue, self._beam = [list(s) for s in extra['queue']], list(extra['beam'])
+        self._predicted = dict(extra['predicted'])
+        self.surrogate_log = [dict(e) for e in extra['surrogate_log']]
+        self._scored = []
         self._best = None
         for k, r in self.history:
             if self._in_space(k) and not is_failure(r) \

@@ -25,7 +25,7 @@ import copy
 import torch
 from torch import nn
 
-from .base import Strategy, check_positive_int, is_failure, register_strategy
+from .base import Strategy, budget_warning, check_positive_int, is_failure, register_strategy
 from .surrogates import build_module, check_float, make_generator
 
 
@@ -107,6 +107,8 @@ class ReinforceController(Strategy):
                  max_resample: int = 20, init_scale: float = 0.1):
         super().__init__(space, seed=seed, max_trials=max_trials, constraint=constraint)
         self.batch_size = check_positive_int('batch_size', batch_size)
+        budget_warning('ReinforceController', batch_size, max_trials,
+                       f'batch_size={batch_size}: no controller update')
         self.hidden_size = check_positive_int('hidden_size', hidden_size)
         self.max_resample = check_positive_int('max_resample', max_resample)
         self.lr = check_float('lr', lr)

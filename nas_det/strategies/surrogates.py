@@ -15,8 +15,14 @@ normalised to [0, 1]:
   same index means different things) get their own rows. An LSTM reads the sequence;
   its final hidden state goes through a linear layer and a sigmoid.
 * :class:`MLPEnsembleSurrogate`: small MLPs on the one-hot features of the sequence,
-  zero-padded to the length of the full space; each member trains on its own random
-  80 % of the data; the prediction is the members' mean.
+  zero-padded to the length of the full space, plus a one-hot of the sequence length (the
+  block count: one model learns from every block's results); each member trains on its
+  own random 80 % of the data; the prediction is the members' mean.
+
+Losses: ``'l1'`` (as in PNAS), ``'mse'``, or ``'rank'``: a pairwise logistic ranking loss
+over the pairs of each minibatch with different targets (only the order of the
+predictions matters to a beam, and it keeps learning where regression has flattened),
+plus the L1 loss, which keeps the predictions off the flat ends of the sigmoid.
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from ..space.base import bad_value
 
-LOSSES = ('l1', 'mse')
+LOSSES = ('l1', 'mse', 'rank')
 
 
 def make_generator(seed: int) -> torch.Generator:
@@ -78,9 +84,20 @@ class _SequenceLSTM(nn.Module):
         return torch.sigmoid(self.out(h[-1])).squeeze(-1)
 
 
-def _mlp(features: int, hidden: int, device=None) -> nn.Module:
-    return nn.Sequential(nn.Linear(features, hidden, device=device), nn.ReLU(),
-                         nn.Linear(hidden, 1, device=device), nn.Sigmoid())
+class _EnsembleMLP(nn.Module):
+    """``members`` one-hidden-layer MLPs evaluated at once (batched matmuls):
+    ``[N, features] -> [members, N]`` predictions in (0, 1)."""
+
+    def __init__(self, members: int, features: int, hidden: int, device=None):
+        super().__init__()
+        self.w1 = nn.Parameter(torch.empty(members, features, hidden, device=device))
+        self.b1 = nn.Parameter(torch.empty(members, 1, hidden, device=device))
+        self.w2 = nn.Parameter(torch.empty(members, hidden, 1, device=device))
+        self.b2 = nn.Parameter(torch.empty(members, 1, 1, device=device))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(torch.matmul(x, self.w1) + self.b1)
+        return torch.sigmoid(torch.matmul(h, self.w2) + self.b2).squeeze(-1)
 
 
 class _Surrogate:
@@ -91,7 +108,8 @@ class _Surrogate:
         epochs (int): passes over the data per fit. Defaults to 100.
         lr (float): Adam learning rate. Defaults to 0.01.
         batch_size (int): minibatch size. Defaults to 32.
-        loss (str): ``'l1'`` (as in PNAS) or ``'mse'``. Defaults to ``'l1'``.
+        loss (str): ``'l1'`` (as in PNAS), ``'mse'`` or ``'rank'`` (pairwise logistic).
+            Defaults to ``'l1'``.
     """
 
     def __init__(self, decisions: Sequence, epochs: int = 100, lr: float = 0.01,
@@ -103,12 +121,24 @@ class _Surrogate:
         self.epochs, self.lr, self.batch_size, self.loss = epochs, lr, batch_size, loss
         self.model = None
 
-    def _criterion(self, pred, target):
-        if self.loss == 'l1':
-            return (pred - target).abs().mean()
-        return ((pred - target) ** 2).mean()
+    def _criterion(self, pred, target, mask=None):
+        """Mean loss of predictions ``pred`` (``[..., B]``: a leading ensemble dimension
+        is allowed) against ``target`` (``[B]``); ``mask`` (0/1, shaped as ``pred``)
+        selects each member's own samples."""
+        mask = torch.ones_like(pred) if mask is None else mask
+        if self.loss != 'rank':
+            err = (pred - target).abs() if self.loss == 'l1' else (pred - target) ** 2
+            return (err * mask).sum() / mask.sum().clamp(min=1)
+        sign = torch.sign(target[:, None] - target[None, :])  # pairs i, j: +1 if y_i > y_j
+        margin = 10.0 * (pred[..., :, None] - pred[..., None, :])  # predictions in [0, 1]
+        pairs = mask[..., :, None] * mask[..., None, :] * (sign != 0)
+        if not pairs.any():  # all targets equal: pull them together
+            return ((pred - target).abs() * mask).sum() / mask.sum().clamp(min=1)
+        rank = (nn.functional.softplus(-sign * margin) * pairs).sum() / pairs.sum()
+        # plus L1 to the targets: keeps the predictions off the sigmoid's flat ends
+        return rank + ((pred - target).abs() * mask).sum() / mask.sum().clamp(min=1)
 
-    def _train(self, model, forward, n: int, y: torch.Tensor, generator) -> None:
+    def _train(self, model, forward, n: int, y: torch.Tensor, generator, mask=None) -> None:
         opt = torch.optim.Adam(model.parameters(), lr=self.lr)
         model.train()
         for _ in range(self.epochs):
@@ -116,7 +146,8 @@ class _Surrogate:
             for start in range(0, n, self.batch_size):
                 idx = perm[start:start + self.batch_size]
                 opt.zero_grad()
-                self._criterion(forward(idx), y[idx]).backward()
+                self._criterion(forward(idx), y[idx],
+                                None if mask is None else mask[..., idx]).backward()
                 opt.step()
         model.eval()
 
@@ -194,34 +225,30 @@ class MLPEnsembleSurrogate(_Surrogate):
         super().__init__(decisions, **kwargs)
         self.ensemble_size, self.hidden_size = ensemble_size, hidden_size
         self.offsets = [sum(self.cards[:i]) for i in range(len(self.cards))]
-        self.width = sum(self.cards)
-        self.members = []
+        self.width = sum(self.cards) + len(self.cards)  # one-hot tokens + one-hot length
 
     def features(self, seqs) -> torch.Tensor:
         x = torch.zeros(len(seqs), self.width)
+        base = sum(self.cards) - 1
         for i, s in enumerate(seqs):
-            x[i, [o + t for o, t in zip(self.offsets, s)]] = 1.0
+            x[i, [o + t for o, t in zip(self.offsets, s)] + [base + len(s)]] = 1.0
         return x
 
     def fit(self, seqs, targets, generator):
         x, y, n = self.features(seqs), torch.tensor(targets, dtype=torch.float32), len(seqs)
-        self.members = []
-        for _ in range(self.ensemble_size):
-            model = build_module(lambda device: _mlp(self.width, self.hidden_size, device),
-                                 generator)
-            keep = torch.randperm(n, generator=generator)[:max(1, (4 * n) // 5)] \
-                if n >= 5 else torch.arange(n)
-            xs, ys = x[keep], y[keep]
-            self._train(model, lambda idx, m=model, xs=xs: m(xs[idx]).squeeze(-1),
-                        len(keep), ys, generator)
-            self.members.append(model)
+        self.model = build_module(lambda device: _EnsembleMLP(
+            self.ensemble_size, self.width, self.hidden_size, device), generator)
+        mask = torch.ones(self.ensemble_size, n)
+        if n >= 5:  # each member its own random 80 %
+            for m in range(self.ensemble_size):
+                mask[m, torch.randperm(n, generator=generator)[(4 * n) // 5:]] = 0.0
+        self._train(self.model, lambda idx: self.model(x[idx]), n, y, generator, mask)
 
     @torch.no_grad()
     def predict(self, seqs):
         if not seqs:
             return []
-        x = self.features(seqs)
-        return torch.stack([m(x).squeeze(-1) for m in self.members]).mean(0).tolist()
+        return self.model(self.features(seqs)).mean(0).tolist()
 
 
 SURROGATES = {'lstm': LSTMSurrogate, 'mlp_ensemble': MLPEnsembleSurrogate}
