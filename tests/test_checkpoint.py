@@ -45,11 +45,15 @@ def test_saved_checkpoint_loads_with_weights_only(tmp_path):
     assert back['meta']['dataset_meta']['classes'] == ('0', '1')
 
 
-def test_stock_saved_file_is_refused_outside_trusted_dirs(tmp_path, monkeypatch):
+class Foreign:
+    """A global that no safe load allows."""
+
+
+def test_other_globals_are_refused_outside_trusted_dirs(tmp_path, monkeypatch):
     monkeypatch.delenv('NAS_DET_TRUSTED_DIRS', raising=False)
-    f = str(tmp_path / 'stock.pth')
-    torch.save(_hub_like(), f)  # what a plain mmengine run writes: unsafe globals
-    with pytest.raises(ck.UnsafeCheckpointError, match='HistoryBuffer'):
+    f = str(tmp_path / 'foreign.pth')
+    torch.save({**_hub_like(), 'x': Foreign()}, f)
+    with pytest.raises(ck.UnsafeCheckpointError, match='Foreign'):
         ck.safe_load(f)
     # the mmengine loader (load_from / resume / init_cfg Pretrained) goes through it too
     from mmengine.runner.checkpoint import CheckpointLoader
@@ -57,12 +61,16 @@ def test_stock_saved_file_is_refused_outside_trusted_dirs(tmp_path, monkeypatch)
         CheckpointLoader.load_checkpoint(f)
 
 
-def test_trusted_dir_loads_stock_file(tmp_path, monkeypatch):
+def test_stock_file_loads_and_trusted_dir_loads_other_globals(tmp_path, monkeypatch):
+    monkeypatch.delenv('NAS_DET_TRUSTED_DIRS', raising=False)
     f = str(tmp_path / 'stock.pth')
-    torch.save(_hub_like(), f)
-    monkeypatch.setenv('NAS_DET_TRUSTED_DIRS', str(tmp_path))
+    torch.save(_hub_like(), f)  # what a plain mmengine run writes: HistoryBuffer, numpy
     back = ck.safe_load(f)
     assert back['message_hub']['log_scalars']['loss'].current() == 0.125
+    g = str(tmp_path / 'foreign.pth')
+    torch.save({**_hub_like(), 'x': Foreign()}, g)
+    monkeypatch.setenv('NAS_DET_TRUSTED_DIRS', str(tmp_path))
+    assert isinstance(ck.safe_load(g)['x'], Foreign)
 
 
 class Evil:
@@ -78,10 +86,26 @@ def test_malicious_pickle_refused(tmp_path, monkeypatch):
         ck.safe_load(f)
 
 
-def test_missing_file_and_offline_url():
+def test_missing_file_and_offline_url(tmp_path, monkeypatch):
+    import socket
+
     from mmengine.runner.checkpoint import CheckpointLoader
     with pytest.raises(FileNotFoundError):
         CheckpointLoader.load_checkpoint('/nonexistent/x.pth')
+    # a URL whose download fails (a local port nobody listens on): the "never downloads"
+    # error instead of a socket error; the hub cache goes under tmp_path
+    for var in ('http_proxy', 'https_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'all_proxy',
+                'ALL_PROXY'):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    url = f'http://127.0.0.1:{port}/nas_det_test_missing.pth'
+    with pytest.raises(RuntimeError, match=r"could not fetch checkpoint 'http://127\.0\.0\.1:"
+                                           r"\d+/nas_det_test_missing\.pth' .*nas_det never "
+                                           r"downloads at run time"):
+        CheckpointLoader.load_checkpoint(url)
 
 
 def test_check_offline_names_the_key():
@@ -109,6 +133,6 @@ def test_non_coco_annotation_file_is_refused_early(tmp_path):
     with pytest.raises(FileNotFoundError, match=r'train_dataloader\.dataset\.ann_file'):
         check_data(cfg)
     good = tmp_path / 'ok.json'
-    good.write_text(json.dumps({'images': [], 'annotations': [{'bbox': [1, 2, 3, 4]}],
-                                'categories': []}))
+    good.write_text(json.dumps({'images': [{'id': 1}], 'annotations': [{'bbox': [1, 2, 3, 4]}],
+                                'categories': [{'id': 1}]}))
     check_coco_annotation(str(good), 'x')

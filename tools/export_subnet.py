@@ -29,11 +29,10 @@ def main(argv=None):
     p.add_argument('--subnet-type', help='registered type of the fixed module (default: the '
                    'supernet type with Supernet -> Subnet)')
     args = p.parse_args(argv)
-    from mmengine.config import Config
-
     import nas_det  # noqa: F401
     from nas_det.engine.export import export_config
-    cfg = Config.fromfile(args.config)
+    from nas_det.engine.launch import read_config
+    cfg = read_config(args.config)
     out = export_config(cfg, args.genotype, module=args.module, subnet_type=args.subnet_type,
                         checkpoint=args.checkpoint, out_dir=args.out_dir, name=args.name)
     for k, v in out.items():
@@ -42,4 +41,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from nas_det.engine.launch import one_line_errors
+    sys.exit(one_line_errors(main))

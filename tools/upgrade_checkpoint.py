@@ -1,11 +1,14 @@
 #!/usr/bin/env python
-"""Rewrite a checkpoint you made yourself (e.g. by a plain mmengine run) in the safe format.
+"""Rewrite a checkpoint you made yourself in the safe format (plain data and tensors).
 
-    python tools/upgrade_checkpoint.py IN.pth [OUT.pth]
+    python tools/upgrade_checkpoint.py IN.pth [OUT.pth] [--trust-checkpoint IN.pth]
 
-The input is unpickled in full, so run this only on files you trust. The output holds plain
-data and tensors only and loads with torch.load(weights_only=True). Without OUT the input
-is replaced (the original is kept as IN.pth.bak).
+A file that already loads safely (``weights_only=True``, with the globals of a stock
+mmengine checkpoint allowed) is rewritten without asking. A file with any other Python
+global can run code when unpickled: it is refused unless you vouch for it, by naming it
+with ``--trust-checkpoint`` or by listing its folder in ``NAS_DET_TRUSTED_DIRS``, exactly
+as for ``tools/search.py``. The output loads with plain ``torch.load(weights_only=True)``.
+Without OUT the input is replaced (the original is kept as IN.pth.bak).
 """
 import argparse
 import os
@@ -20,11 +23,15 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('src')
     p.add_argument('dst', nargs='?')
+    p.add_argument('--trust-checkpoint', action='append', default=[], metavar='FILE',
+                   help='unpickle this file in full (only a file you made yourself)')
     args = p.parse_args(argv)
     import torch
 
-    from nas_det.engine.checkpoint import safe_load, to_plain
-    ckpt = safe_load(args.src, map_location='cpu', trust=True)
+    from nas_det.engine.checkpoint import safe_load, to_plain, trust_file
+    for f in args.trust_checkpoint:
+        trust_file(f)
+    ckpt = safe_load(args.src, map_location='cpu')  # refuses an unvouched unsafe file
     dst = args.dst or args.src
     if dst == args.src:
         shutil.copy2(args.src, args.src + '.bak')
@@ -36,4 +43,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from nas_det.engine.launch import one_line_errors
+    sys.exit(one_line_errors(main))

@@ -18,9 +18,8 @@ import copy
 import json
 import os
 import os.path as osp
-import shutil
 
-from .export import read_genotype
+from .export import dump_config, read_genotype
 from .phases import PhaseContext, register_phase
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -114,12 +113,7 @@ def export_cell_configs(genotype, templates: dict, out_dir: str,
     """
     from mmengine.config import Config
 
-    from ..space.cells import CellGenotype
-    if isinstance(genotype, CellGenotype):
-        g = genotype.to_dict()
-    else:
-        g = read_genotype(genotype)
-    CellGenotype.from_dict(g)  # a cell genotype, checked
+    g = read_genotype(genotype, 'cells')  # a cell genotype, rebuilt and checked
     if not isinstance(templates, dict) or not templates:
         raise ValueError(f'export.templates: a dict name -> config path is expected, got '
                          f'{templates!r}')
@@ -139,9 +133,8 @@ def export_cell_configs(genotype, templates: dict, out_dir: str,
             data.pop(k, None)
         fit_widths(data['model'], data.get('default_scope'))
         dst = osp.join(out_dir, f'{name}.py')
-        Config(data).dump(dst)
+        cfg = dump_config(data, dst)
         if check:
-            cfg = Config.fromfile(dst)
             _build_on_meta(cfg.model, cfg.get('default_scope'))
         out[name] = dst
     return out
@@ -171,13 +164,10 @@ def cell_export_phase(cfg, ctx: PhaseContext) -> dict:
     out = export_cell_configs(genotype, exp['templates'], cfg.work_dir,
                               exp.get('genotype_key', 'model.backbone.genotype'), base_dir)
     result = {f'config_{k}': v for k, v in out.items()}
-    g = read_genotype(genotype)
+    g = read_genotype(genotype, 'cells')
     dst = osp.join(cfg.work_dir, 'best_genotype.json')
-    if isinstance(genotype, str) and osp.isfile(genotype):
-        if osp.abspath(genotype) != osp.abspath(dst):
-            shutil.copyfile(genotype, dst)
-    else:
-        with open(dst, 'w') as f:
+    if not (isinstance(genotype, str) and osp.abspath(genotype) == osp.abspath(dst)):
+        with open(dst, 'w') as f:  # the canonical form, never the input's bytes
             json.dump({'genotype': g}, f, indent=2)
     result['best_genotype'] = dst
     if exp.get('draw', True):

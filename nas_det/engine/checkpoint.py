@@ -1,26 +1,26 @@
-"""Checkpoints that load with ``torch.load(weights_only=True)`` on current torch.
+"""Checkpoints that load with ``torch.load(weights_only=True)``, and trust by proof only.
 
 mmengine 0.10.7 stores ``HistoryBuffer`` objects and numpy arrays in a checkpoint's
-message hub. torch (since 2.6) loads with ``weights_only=True`` by default, which refuses
-those globals, so ``load_from`` and ``--resume`` of a stock mmengine run fail. Allow-listing
-them is no answer: numpy's reconstruction needs the builtin ``getattr``, which would open
-the door that ``weights_only`` closes.
+message hub; torch (since 2.6) refuses those globals under ``weights_only=True``.
 
-What ``import nas_det`` does instead (:func:`install`):
+What ``import nas_det`` does (:func:`install`):
 
 * **save**: mmengine's ``save_checkpoint`` is wrapped so that every ``HistoryBuffer``,
   numpy array and numpy scalar is written as plain data (tagged dicts of tensors and
-  Python scalars). The file then loads with ``weights_only=True``.
-* **load**: the local-file scheme of mmengine's ``CheckpointLoader`` (used by
-  ``load_from``, ``--resume`` and ``init_cfg=dict(type='Pretrained')``) loads with
-  ``weights_only=True`` and turns the tagged dicts back into the objects mmengine expects.
-  A checkpoint with other globals (an older mmengine checkpoint, or anything else) is
-  refused with a message naming them, unless it lies under a directory the user trusts:
-  the work dir of the current run, or one listed in ``NAS_DET_TRUSTED_DIRS``
-  (``os.pathsep``-separated). Then it is loaded in full after a warning.
-  ``tools/upgrade_checkpoint.py`` rewrites such a file in the safe format once.
-* **URLs**: a download that fails (no network) raises an error that says how to train
-  from scratch or point at a local file, instead of a socket error deep in urllib.
+  Python scalars). The file loads with plain ``torch.load(weights_only=True)``.
+* **load**: every scheme of mmengine's ``CheckpointLoader`` (local files, ``http(s)://``,
+  ``torchvision://``, ``open-mmlab://``, ``mmcls://``, ... as used by ``load_from``,
+  ``--resume`` and ``init_cfg=dict(type='Pretrained')``) goes through :func:`safe_load`:
+  ``weights_only=True`` with exactly the globals a stock mmengine checkpoint needs
+  allowed (:func:`allowed_globals`; never ``getattr``), then the tagged dicts are turned
+  back into the objects mmengine expects. A checkpoint with any other global is refused
+  with a one-line message naming them, unless the user vouched for that file: named it
+  with ``--trust-checkpoint FILE`` (:func:`trust_file`) or listed its folder in
+  ``NAS_DET_TRUSTED_DIRS``. Where a file lies (a work dir, the hub cache) is no proof.
+  ``tools/upgrade_checkpoint.py`` rewrites a trusted file in the safe format once.
+* **URLs**: nothing is downloaded; a URL stands for its file in torch's hub cache
+  (:func:`resolve_url`), loaded as above, or raises an error that says how to train from
+  scratch or point at a local file.
 """
 from __future__ import annotations
 
@@ -34,11 +34,11 @@ import numpy as np
 import torch
 
 TAG = '__nas_det__'
-TRUSTED_DIRS: list = []  # work dirs of runs started by our tools, added at run time
 
 
-class UnsafeCheckpointError(RuntimeError):
-    """A checkpoint holds Python globals that ``weights_only=True`` refuses."""
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint holds Python globals that ``weights_only=True`` refuses, and the user
+    did not vouch for the file."""
 
 
 # ---- plain-data conversion ---------------------------------------------------------
@@ -91,97 +91,212 @@ def from_plain(obj):
 
 
 # ---- trust ---------------------------------------------------------------------
-def _current_work_dir():
-    """The work dir of the running mmengine Runner, read off its log file handler."""
-    try:
-        from mmengine.logging import MMLogger
-        logger = MMLogger.get_current_instance()
-    except Exception:  # no logger yet
-        return None
-    for h in logger.handlers:
-        f = getattr(h, 'baseFilename', None)
-        if f:  # <work_dir>/<timestamp>/<timestamp>.log
-            return osp.dirname(osp.dirname(f))
-    return None
+TRUST_OPTION = '--trust-checkpoint'
+TRUSTED_FILES_ENV = 'NAS_DET_TRUSTED_FILES'  # set by --trust-checkpoint, read by children
+
+
+def trust_file(filename: str) -> str:
+    """Allow full unpickling of ``filename`` (what ``--trust-checkpoint FILE`` does).
+
+    Only this exact file (by real path) is trusted, in this process and the processes it
+    starts; nothing else in its folder is. Returns the real path.
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{TRUST_OPTION}: checkpoint {filename} does not exist')
+    path = osp.realpath(filename)
+    files = [f for f in os.environ.get(TRUSTED_FILES_ENV, '').split(os.pathsep) if f]
+    if path not in files:
+        os.environ[TRUSTED_FILES_ENV] = os.pathsep.join(files + [path])
+    return path
 
 
 def trusted_dirs() -> list:
-    dirs = list(TRUSTED_DIRS)
-    dirs += [d for d in os.environ.get('NAS_DET_TRUSTED_DIRS', '').split(os.pathsep) if d]
-    wd = _current_work_dir()
-    if wd:
-        dirs.append(wd)
-    return [osp.realpath(d) for d in dirs]
+    """The folders listed in ``NAS_DET_TRUSTED_DIRS`` (``os.pathsep``-separated)."""
+    return [osp.realpath(osp.expanduser(d))
+            for d in os.environ.get('NAS_DET_TRUSTED_DIRS', '').split(os.pathsep) if d]
+
+
+def trust_reason(filename: str) -> str | None:
+    """Why ``filename`` may be unpickled in full, or None: it was named with
+    ``--trust-checkpoint`` or lies under a folder of ``NAS_DET_TRUSTED_DIRS``. Never
+    because of where it lies otherwise (a work dir is not a proof of origin)."""
+    path = osp.realpath(filename)
+    if path in os.environ.get(TRUSTED_FILES_ENV, '').split(os.pathsep):
+        return f'named with {TRUST_OPTION}'
+    for d in trusted_dirs():
+        if path.startswith(d.rstrip(os.sep) + os.sep):
+            return f'it lies under {d}, listed in NAS_DET_TRUSTED_DIRS'
+    return None
 
 
 def is_trusted(filename: str) -> bool:
-    path = osp.realpath(filename)
-    return any(path == d or path.startswith(d.rstrip(os.sep) + os.sep) for d in trusted_dirs())
+    return trust_reason(filename) is not None
 
 
 def _unsafe_globals(filename: str) -> list:
+    """The globals of ``filename`` that a safe load refuses (read without unpickling)."""
     try:
-        return list(torch.serialization.get_unsafe_globals_in_checkpoint(filename))
+        found = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
     except Exception:  # legacy (non-zip) format: cannot list without unpickling
         return ['<unknown: legacy torch.save format>']
+    allowed = {_global_name(g) for g in allowed_globals()}
+    return [n for n in found if n not in allowed] or list(found)
+
+
+def _global_name(g) -> str:
+    if isinstance(g, tuple):
+        return g[1]
+    return f'{g.__module__}.{g.__qualname__}'
+
+
+def _history_buffer_method(obj, name):
+    """Stands for ``builtins.getattr`` in a safe load, for the one use a stock mmengine
+    checkpoint makes of it: ``HistoryBuffer`` pickles its statistics methods as
+    ``getattr(HistoryBuffer, 'mean')`` etc. Anything else is refused."""
+    from mmengine.logging import HistoryBuffer
+    if obj is HistoryBuffer and name in ('min', 'max', 'current', 'mean'):
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(f'getattr({obj!r}, {name!r}) is not allowed in a safe load')
+
+
+def allowed_globals() -> list:
+    """What a stock mmengine checkpoint needs beyond torch's own safe set, and nothing
+    more: ``HistoryBuffer`` (with its ``__setstate__``), numpy's array and scalar
+    reconstructors, ``numpy.dtype`` and the dtype classes of bool, number, str and bytes
+    arrays (no object arrays), and, under the name ``builtins.getattr``, a stand-in that
+    returns only HistoryBuffer's four statistics methods (the real ``getattr`` is never
+    allowed)."""
+    from mmengine.logging import HistoryBuffer
+    reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]   # numpy's _reconstruct
+    scalar = np.float64(0).__reduce__()[0]                # numpy's scalar
+    dtypes = {type(np.dtype(c)) for c in '?bBhHiIlLqQefdgFDGSU'}
+    return [HistoryBuffer, reconstruct, scalar, np.ndarray, np.dtype,
+            *sorted(dtypes, key=lambda t: t.__name__),
+            (_history_buffer_method, 'builtins.getattr')]
 
 
 # ---- load ----------------------------------------------------------------------
+def _weights_only_load(f, map_location):
+    with torch.serialization.safe_globals(allowed_globals()):
+        return torch.load(f, map_location=map_location, weights_only=True)
+
+
+def refusal(filename: str, names) -> str:
+    """The one-line message of a refused checkpoint."""
+    return (f'refusing to unpickle checkpoint {filename}: it holds Python globals that a '
+            f'safe load (weights_only=True) does not allow ({", ".join(names)}), and loading '
+            'it could run code. Only if you made this file yourself: name it with '
+            f'`{TRUST_OPTION} {filename}` (tools/search.py, tools/upgrade_checkpoint.py) or '
+            'list its folder in NAS_DET_TRUSTED_DIRS; never for a file from someone else')
+
+
 def safe_load(filename: str, map_location=None, trust: bool | None = None):
     """Load a checkpoint with ``weights_only=True`` and restore mmengine's objects.
+
+    Stock mmengine checkpoints load too (see :func:`allowed_globals`). A file with other
+    globals is unpickled in full only when trusted (:func:`trust_reason`); the decision
+    and its warning come before anything of the file is unpickled.
 
     Args:
         filename (str): a local file.
         map_location: as for ``torch.load``. Defaults to None.
-        trust (bool, optional): load a file with unsafe globals in full. None (default)
-            decides by :func:`is_trusted`.
+        trust (bool, optional): True: load a file with other globals in full. None
+            (default) decides by :func:`trust_reason`.
 
     Raises:
         UnsafeCheckpointError: the file holds other globals and is not trusted.
+        FileNotFoundError: no such file. ValueError: not a readable checkpoint.
     """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint {filename} can not be found')
+        raise FileNotFoundError(f'checkpoint {filename} does not exist')
     try:
-        ckpt = torch.load(filename, map_location=map_location, weights_only=True)
+        ckpt = _weights_only_load(filename, map_location)
     except pickle.UnpicklingError:
         names = _unsafe_globals(filename)
-        if trust is None:
-            trust = is_trusted(filename)
-        if not trust:
-            raise UnsafeCheckpointError(
-                f'refusing to load {filename}: it holds Python globals that a safe load '
-                f'(weights_only=True) does not allow: {", ".join(names)}. Checkpoints written '
-                'with nas_det imported load safely; this one was probably written by a plain '
-                'mmengine run. If you made this file yourself, convert it once with '
-                f'`python tools/upgrade_checkpoint.py {filename}`, or list its folder in '
-                'NAS_DET_TRUSTED_DIRS. Never do either for a file from someone else.') from None
+        reason = 'trusted by the caller' if trust else trust_reason(filename)
+        if trust is False or not reason:
+            raise UnsafeCheckpointError(refusal(filename, names)) from None
         from mmengine.logging import print_log
-        print_log(f'nas_det: loading {filename} with full unpickling (it holds '
-                  f'{", ".join(names)}); it lies in your own work dir, so it is trusted',
-                  logger='current', level=logging.WARNING)
+        print_log(f'nas_det: unpickling {filename} in full (it holds {", ".join(names)}): '
+                  f'{reason}', logger='current', level=logging.WARNING)
         ckpt = torch.load(filename, map_location=map_location, weights_only=False)
+    except (RuntimeError, EOFError, ValueError) as e:
+        raise ValueError(f'checkpoint {filename}: not a readable torch checkpoint '
+                         f'({str(e).splitlines()[0] if str(e) else type(e).__name__})') from None
     return from_plain(ckpt)
 
 
-def _load_from_local(filename, map_location):
+def _load_from_local(filename, map_location=None):
     return safe_load(filename, map_location)
 
 
-def _offline_wrapper(loader):
-    def load(filename, map_location=None, *args, **kwargs):
-        try:
-            return loader(filename, map_location, *args, **kwargs)
-        except (OSError, ConnectionError) as e:
-            if isinstance(e, FileNotFoundError):
-                raise
-            raise RuntimeError(
-                f'could not fetch checkpoint {filename!r} ({type(e).__name__}: {e}). nas_det '
-                'never downloads at run time: download the file yourself and set the '
-                "checkpoint to its local path, or train from scratch with init_cfg=None "
-                '(and frozen_stages=-1, norm_eval=False for a backbone).') from None
-    load.__name__ = getattr(loader, '__name__', 'load')
-    return load
+# ---- URL schemes ---------------------------------------------------------------
+def _offline(url: str, path: str | None) -> FileNotFoundError:
+    where = f' (looked for {path})' if path else ''
+    put = ' (or put it at that cache path)' if path else ''
+    return FileNotFoundError(
+        f'checkpoint {url!r} is not in the local cache{where}; nas_det never downloads at '
+        f'run time: download the file yourself and set the checkpoint to its local path{put}, '
+        'or train from scratch with init_cfg=None (and frozen_stages=-1, norm_eval=False for '
+        'a backbone)')
+
+
+def resolve_url(url: str) -> str | None:
+    """The local file a checkpoint URL stands for (torch's hub cache for http(s) and the
+    names mmengine maps to URLs; mmengine's home for open-mmlab names of local files), or
+    None when the name is unknown or the scheme has no local cache (pavi, s3, ...)."""
+    from mmengine.runner import checkpoint as ckpt_mod
+    if url.startswith(('http://', 'https://')):
+        from urllib.parse import urlparse
+        return osp.join(torch.hub.get_dir(), 'checkpoints', osp.basename(urlparse(url).path))
+    name = url.split('://', 1)[1] if '://' in url else url
+    try:
+        if url.startswith(('torchvision://', 'modelzoo://')):
+            target = ckpt_mod.get_torchvision_models().get(name)
+        elif url.startswith(('open-mmlab://', 'openmmlab://')):
+            name = ckpt_mod.get_deprecated_model_names().get(name, name)
+            target = ckpt_mod.get_external_models().get(name)
+            if target and not target.startswith(('http://', 'https://')):
+                return osp.join(ckpt_mod._get_mmengine_home(), target)
+        elif url.startswith('mmcls://'):
+            target = ckpt_mod.get_mmcls_models().get(name)
+        else:
+            return None
+    except Exception:  # the model list is unavailable (e.g. torchvision missing)
+        return None
+    return resolve_url(target) if target else None
+
+
+def load_from_url(url, map_location=None, *args, **kwargs):
+    """Every URL scheme: the locally cached file through :func:`safe_load`, never a
+    download; a checkpoint from a URL is never trusted for full unpickling unless its
+    cached file is named with ``--trust-checkpoint``."""
+    path = resolve_url(url)
+    if not path or not osp.isfile(path):
+        raise _offline(url, path)
+    ckpt = safe_load(path, map_location)
+    if url.startswith('mmcls://'):
+        from mmengine.runner.checkpoint import _process_mmcls_checkpoint
+        ckpt = _process_mmcls_checkpoint(ckpt)
+    return ckpt
+
+
+def _load_url(url, model_dir=None, map_location=None, *args, **kwargs):
+    """Stands for torch.hub's ``load_state_dict_from_url`` in mmengine's module."""
+    if model_dir is not None:
+        from urllib.parse import urlparse
+        path = osp.join(model_dir, osp.basename(urlparse(url).path))
+        if not osp.isfile(path):
+            raise _offline(url, path)
+        return safe_load(path, map_location)
+    return load_from_url(url, map_location)
+
+
+URL_SCHEMES = ('http://', 'https://', 'modelzoo://', 'torchvision://', 'open-mmlab://',
+               'openmmlab://', 'mmcls://', 'pavi://', r'(\S+\:)?s3://', r'(\S+\:)?petrel://')
+"""Every scheme mmengine's ``CheckpointLoader`` registers besides local files."""
 
 
 # ---- save ----------------------------------------------------------------------
@@ -204,12 +319,14 @@ def install() -> None:
     from mmengine.runner import checkpoint as ckpt_mod
     from mmengine.runner import runner as runner_mod
     CheckpointLoader = ckpt_mod.CheckpointLoader
-    for prefixes in (('http://', 'https://'), ('modelzoo://', 'torchvision://'),
-                     ('open-mmlab://', 'openmmlab://'), ('mmcls://',)):
-        stock = CheckpointLoader._schemes.get(prefixes[0])
-        if stock is not None:
-            CheckpointLoader.register_scheme(prefixes, _offline_wrapper(stock), force=True)
+    CheckpointLoader.register_scheme(list(URL_SCHEMES), load_from_url, force=True)
     CheckpointLoader.register_scheme('', _load_from_local, force=True)
+    # the stock loaders call each other (and torch.hub's loader) by module-level name
+    for attr in ('load_from_http', 'load_from_torchvision', 'load_from_openmmlab',
+                 'load_from_mmcls', 'load_from_pavi', 'load_from_ceph'):
+        setattr(ckpt_mod, attr, load_from_url)
+    ckpt_mod.load_url = _load_url
+    ckpt_mod.load_from_local = _load_from_local
     saver = _safe_saver(ckpt_mod.save_checkpoint)
     ckpt_mod.save_checkpoint = saver
     runner_mod.save_checkpoint = saver

@@ -29,6 +29,11 @@ def check_coco_annotation(path: str, field: str) -> None:
     if missing:
         raise ValueError(f'{field}: {path} is not a COCO annotation file: it lacks the lists '
                          f'{missing} (a COCO file has "images", "annotations" and "categories")')
+    empty = [k for k in COCO_KEYS if not data[k] and (k != 'annotations' or
+                                                      field.startswith('train'))]
+    if empty:
+        raise ValueError(f'{field}: {path}: the lists {empty} are empty (a COCO file needs '
+                         'images and categories, and a training set annotations)')
     for i, a in enumerate(data['annotations'][:1000]):
         if not (isinstance(a.get('bbox'), list) and len(a['bbox']) == 4):
             raise ValueError(f'{field}: {path}: annotations[{i}] has no [x, y, w, h] "bbox"')

@@ -9,10 +9,10 @@ the supernet when asked. It runs with ``tools/search.py`` and with mmdet's own
 from __future__ import annotations
 
 import copy
-import json
 import os
 import os.path as osp
 
+from ..space.loading import genotype_dict
 from .phases import PhaseContext, register_phase
 
 SEARCH_ONLY_KEYS = ('phases', 'export', 'work_dir', 'launcher', 'resume', 'load_from')
@@ -33,19 +33,48 @@ def _set(d, dotted, value):
     d[parts[-1]] = value
 
 
-def read_genotype(path_or_dict) -> dict:
-    """The genotype dict of a ``best_genotype.json`` (or a genotype dict)."""
-    if isinstance(path_or_dict, dict):
-        d = path_or_dict
-    else:
-        if not osp.isfile(path_or_dict):
-            raise FileNotFoundError(f'genotype file {path_or_dict} does not exist')
-        with open(path_or_dict) as f:
-            d = json.load(f)
-    d = d.get('genotype', d)
-    if not isinstance(d, dict) or 'space' not in d:
-        raise ValueError(f'{path_or_dict}: not a genotype (a JSON object with a "space" field)')
-    return d
+def read_genotype(genotype, kind: str | None = None) -> dict:
+    """The canonical genotype dict of a ``best_genotype.json``, a genotype dict or object.
+
+    The genotype is rebuilt through its space (:func:`nas_det.space.loading.genotype_dict`):
+    the returned dict is made by the genotype object, so nothing of the input but
+    validated values reaches a written config; an unknown key is refused.
+    """
+    return genotype_dict(genotype, kind)
+
+
+def check_config_keys(data, path: str = '') -> None:
+    """Refuse a dict key that ``Config.dump`` could not write as a plain string literal.
+
+    mmengine writes dict keys between quotes without escaping them (values go through
+    ``repr``), so a key holding a quote, a backslash or a control character would become
+    code in the written file.
+    """
+    if isinstance(data, dict):
+        for k, v in data.items():
+            key = f'{path}.{k}' if path else str(k)
+            plain = (isinstance(k, str) and k.isprintable() and not any(c in k for c in '\'"\\')) \
+                or (k is None or isinstance(k, (bool, int, float)))
+            if not plain:
+                raise ValueError(f'{path or "config"}: the key {k!r} cannot be written into a '
+                                 'config file (quotes, backslashes and control characters are '
+                                 'refused)')
+            check_config_keys(v, key)
+    elif isinstance(data, (list, tuple)):
+        for i, v in enumerate(data):
+            check_config_keys(v, f'{path}[{i}]')
+
+
+def dump_config(data: dict, path: str):
+    """Write ``data`` as a config file (after :func:`check_config_keys`) and parse it back.
+
+    Returns:
+        Config: the written file, parsed.
+    """
+    from mmengine.config import Config
+    check_config_keys(data)
+    Config(data).dump(path)
+    return Config.fromfile(path)
 
 
 def slice_checkpoint(checkpoint: str, module_cfg: dict, module: str, out: str) -> dict:
@@ -85,7 +114,6 @@ def export_config(cfg, genotype, module: str = 'backbone', subnet_type: str | No
         out_dir (str): where to write. Defaults to '.'.
         name (str): file stem. Defaults to 'subnet'.
     """
-    from mmengine.config import Config
     g = read_genotype(genotype)
     data = copy.deepcopy(cfg._cfg_dict.to_dict())
     mod_cfg = copy.deepcopy(_get(data['model'], module))
@@ -109,8 +137,7 @@ def export_config(cfg, genotype, module: str = 'backbone', subnet_type: str | No
         out.update(slice_checkpoint(checkpoint, mod_cfg, module, init))
         data['load_from'] = osp.abspath(init)
         out['checkpoint'] = init
-    Config(data).dump(out['config'])
-    Config.fromfile(out['config'])  # the written file parses
+    dump_config(data, out['config'])
     return out
 
 

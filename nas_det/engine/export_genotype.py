@@ -14,7 +14,7 @@ import json
 import os
 import os.path as osp
 
-from .export import read_genotype
+from .export import dump_config, read_genotype
 from .phases import PhaseContext, register_phase
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -62,10 +62,9 @@ def export_genotype(template: str, genotype, genotype_key: str = 'model.neck.gen
     os.makedirs(out_dir, exist_ok=True)
     out = {'config': osp.join(out_dir, f'{name}.py'),
            'genotype': osp.join(out_dir, f'{name}_genotype.json')}
-    Config(data).dump(out['config'])
+    written = dump_config(data, out['config'])
     with open(out['genotype'], 'w') as f:
         json.dump({'genotype': g}, f, indent=2)
-    written = Config.fromfile(out['config'])
     if check and parts[0] == 'model' and len(parts) > 2:
         from mmengine.registry import MODELS, DefaultScope
         mod_cfg = written.model

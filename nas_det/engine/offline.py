@@ -8,19 +8,11 @@ URL_PREFIXES = ('http://', 'https://', 'torchvision://', 'modelzoo://', 'open-mm
 
 
 def _cached(url: str) -> bool:
-    """Whether the file a URL checkpoint names is already in torch's hub cache."""
-    import torch.hub
-    name = url
-    if url.startswith(('torchvision://', 'modelzoo://')):
-        try:
-            from mmengine.runner.checkpoint import get_torchvision_models
-            name = get_torchvision_models().get(url.split('://', 1)[1], url)
-        except Exception:
-            return False
-    if not name.startswith(('http://', 'https://')):
-        return False
-    fname = osp.basename(name.split('?')[0])
-    return osp.isfile(osp.join(torch.hub.get_dir(), 'checkpoints', fname))
+    """Whether the file a URL checkpoint names is already in the local cache (where the
+    loader reads it: :func:`nas_det.engine.checkpoint.resolve_url`)."""
+    from .checkpoint import resolve_url
+    path = resolve_url(url)
+    return bool(path) and osp.isfile(path)
 
 
 def find_remote_checkpoints(cfg, path: str = '') -> list:

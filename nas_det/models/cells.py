@@ -44,7 +44,8 @@ from mmengine.registry import MODELS
 from torch.nn.modules.utils import _pair
 
 from ..space.base import bad_value
-from ..space.cells import Cell, CellGenotype, state_name
+from ..space.cells import Cell, CellGenotype, CellSpace, state_name
+from ..space.loading import load_genotype
 from ..space.published import PUBLISHED
 from .frozen import FrozenStagesMixin
 
@@ -552,13 +553,12 @@ width makes one channel less (TF's ``int(filters / 2)`` per path)."""
 
 def parse_genotype(genotype) -> CellGenotype:
     """A :class:`CellGenotype` from itself, its dict form or a published name."""
-    if isinstance(genotype, str):
+    if isinstance(genotype, str) and genotype in PUBLISHED \
+            and not isinstance(PUBLISHED[genotype], CellGenotype):
         cells = [k for k, v in PUBLISHED.items() if isinstance(v, CellGenotype)]
-        if genotype not in cells:
-            raise bad_value('genotype', genotype, cells)
-        return PUBLISHED[genotype]
-    if isinstance(genotype, Mapping):
-        return CellGenotype.from_dict(genotype)
+        raise bad_value('genotype', genotype, cells)
+    if isinstance(genotype, (str, Mapping)):
+        return load_genotype(genotype, CellSpace.name)
     if isinstance(genotype, Cell):
         raise ValueError('genotype: a CellGenotype(normal, reduce) is expected, got a single '
                          'Cell; wrap it as CellGenotype(normal=cell) (reductions then reuse '

@@ -42,6 +42,7 @@ from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..space.base import bad_value
+from ..space.loading import load_genotype
 from ..space.width import Widths
 from .frozen import FrozenStagesMixin
 
@@ -87,8 +88,9 @@ def read_widths(widths, depth: int) -> Widths:
     expected = resnet_widths(depth)
     if widths is None:
         return expected
-    if isinstance(widths, Mapping) and 'space' in widths:
-        widths = Widths.from_dict(widths)
+    if isinstance(widths, str) or isinstance(widths, Mapping) and (
+            'space' in widths or isinstance(widths.get('genotype'), Mapping)):
+        widths = load_genotype(widths, 'widths')
     elif not isinstance(widths, Widths):
         widths = Widths(widths)
     missing = [n for n in expected.names if n not in widths.names]

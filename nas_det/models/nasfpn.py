@@ -31,6 +31,7 @@ from mmengine.registry import MODELS
 
 from ..space.base import bad_value
 from ..space.nasfpn import LEVELS, NASFPN_OPS, NASFPNSpace, Pyramid, state_name
+from ..space.loading import load_genotype
 from ..space.published import NASFPN_7CELL, PUBLISHED
 
 GP_STYLES = ('mmdet', 'tf')
@@ -228,17 +229,12 @@ def read_pyramid(genotype) -> Pyramid:
         return NASFPN_7CELL
     if isinstance(genotype, Pyramid):
         return genotype
-    if isinstance(genotype, str):
+    if isinstance(genotype, str) and genotype in PUBLISHED \
+            and not isinstance(PUBLISHED[genotype], Pyramid):
         names = [k for k, v in PUBLISHED.items() if isinstance(v, Pyramid)]
-        if genotype not in names:
-            raise bad_value('genotype', genotype, names)
-        return PUBLISHED[genotype]
-    if isinstance(genotype, Mapping):
-        if 'cells' not in genotype and isinstance(genotype.get('genotype'), Mapping):
-            genotype = genotype['genotype']
-        if 'space' not in genotype:
-            genotype = {'space': NASFPNSpace.name, 'version': NASFPNSpace.version, **genotype}
-        return Pyramid.from_dict(genotype)
+        raise bad_value('genotype', genotype, names)
+    if isinstance(genotype, (str, Mapping)):
+        return load_genotype(genotype, NASFPNSpace.name)
     raise ValueError(f'genotype: a Pyramid, its dict or a published name is expected, got '
                      f'{type(genotype).__name__}')
 

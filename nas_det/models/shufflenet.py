@@ -15,7 +15,6 @@ checkpoint by name (:func:`slice_supernet_state_dict`).
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections import namedtuple
@@ -29,6 +28,7 @@ from mmengine.registry import MODELS
 
 from ..space.base import bad_value
 from ..space.detnas import DETNAS_OPS, DetNASPath, DetNASSpace
+from ..space.loading import load_genotype
 from .frozen import FrozenStagesMixin
 
 ARCH_SETTINGS = {
@@ -153,17 +153,8 @@ def read_genotype(genotype, stage_blocks=None) -> DetNASPath:
         stage_blocks (Sequence[int], optional): blocks per stage, needed only for a list
             of op names. Defaults to None.
     """
-    if isinstance(genotype, (str, os.PathLike)):
-        if not os.path.isfile(genotype):
-            raise ValueError(f'genotype: no genotype JSON file at {os.fspath(genotype)!r}')
-        with open(genotype) as f:
-            genotype = json.load(f)
-    if isinstance(genotype, Mapping):
-        if 'space' not in genotype and isinstance(genotype.get('genotype'), Mapping):
-            genotype = genotype['genotype']
-        return DetNASPath.from_dict(genotype)
-    if isinstance(genotype, DetNASPath):
-        return genotype
+    if isinstance(genotype, (str, os.PathLike, Mapping, DetNASPath)):
+        return load_genotype(genotype, DetNASSpace.name)
     if stage_blocks is not None and isinstance(genotype, (list, tuple)):
         if len(genotype) != sum(stage_blocks):
             raise ValueError(f'ops: expected {sum(stage_blocks)} ops for stage_blocks '
