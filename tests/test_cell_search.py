@@ -185,7 +185,7 @@ def test_killed_search_resumes_to_the_same_end(cls_data, tmp_path, monkeypatch):
     calls = {'n': 0, 'kill_at': None}
     original = ProxyTrainEvaluator.__call__
 
-    class Killed(Exception):
+    class Killed(BaseException):  # a stop, not an evaluation error (those are recorded)
         pass
 
     def counting(self, genotype):

@@ -131,6 +131,7 @@ def _trials(wd):
         recs = [json.loads(line) for line in f]
     for r in recs:
         r.pop('wall_time')
+        r.pop('crc', None)  # a checksum of the record, wall time included
         r['cost'] = {k: v for k, v in r['cost'].items() if 'seconds' not in k}
     return recs
 

@@ -139,7 +139,15 @@ def main(argv=None) -> int:
     check_data(cfg)
     setup_distributed(cfg, args.launcher)
     ctx = PhaseContext(work_dir=cfg.work_dir, resume=args.resume, args=args)
-    outputs = run_phases(cfg, ctx)
+    from mmengine.dist import get_rank
+    from nas_det.engine.driver import WorkDirLock
+    lock = WorkDirLock(cfg.work_dir)  # one run at a time per work dir (refusal names the pid)
+    if get_rank() == 0:
+        lock.acquire()
+    try:
+        outputs = run_phases(cfg, ctx)
+    finally:
+        lock.release()
     print(f'[nas_det] done; results under {osp.abspath(cfg.work_dir)}', flush=True)
     for name, out in outputs.items():
         for k, v in out.items():

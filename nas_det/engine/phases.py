@@ -7,7 +7,9 @@ with :func:`register_phase`; ``ctx`` carries the command-line arguments, the wor
 the whole run and what earlier phases returned (for example ``ctx.outputs['train']
 ['checkpoint']``). With more than one phase each runs in its own sub-folder of the work
 dir. A finished phase writes ``<phase work dir>/phase_done.json``; with ``--resume`` a
-finished phase is skipped and an unfinished one resumes where it stopped.
+finished phase is skipped and an unfinished one resumes where it stopped; without it, a
+work dir that holds a started or finished phase is refused. Every phase's settings are
+checked before the first one starts (:func:`check_phases`).
 """
 from __future__ import annotations
 
@@ -147,11 +149,40 @@ def phase_config(cfg, overrides: dict, work_dir: str):
     return pcfg
 
 
+def check_phases(cfg, phases: list, ctx: PhaseContext) -> None:
+    """Before the first phase starts: refuse to redo a phase that a run into the same
+    work dir already started or finished (without ``--resume``), and dry-check the
+    settings of every phase (a search's strategy, evaluator and limits), so a bad value
+    fails in seconds, not after hours of training."""
+    for i, (name, over) in enumerate(phases):
+        wd = phase_work_dir(ctx.work_dir, phases, name)
+        if not ctx.resume:
+            done = osp.join(wd, 'phase_done.json')
+            started = osp.join(wd, 'last_checkpoint') if name == 'train' else None
+            for f, what in ((done, 'finished'), (started, 'started')):
+                if f and osp.isfile(f):
+                    raise ValueError(f'{wd} already holds a {what} {name!r} phase ({f}): '
+                                     'continue it with --resume, or choose another --work-dir')
+        pcfg = phase_config(cfg, over, wd)
+        tc = pcfg.get('train_cfg')
+        if isinstance(tc, dict) and tc.get('type') == 'SearchLoop':
+            from .search_loop import check_search_config
+            try:
+                check_search_config(pcfg)
+            except ValueError as e:
+                raise ValueError(f'phase {name!r}: {e}') from None
+
+
+def phase_work_dir(work_dir: str, phases: list, name: str) -> str:
+    return work_dir if len(phases) == 1 else osp.join(work_dir, name)
+
+
 def run_phases(cfg, ctx: PhaseContext) -> dict:
     from mmengine.dist import get_rank
     phases = normalize_phases(cfg)
+    check_phases(cfg, phases, ctx)
     for name, over in phases:
-        wd = ctx.work_dir if len(phases) == 1 else osp.join(ctx.work_dir, name)
+        wd = phase_work_dir(ctx.work_dir, phases, name)
         marker = osp.join(wd, 'phase_done.json')
         if ctx.resume and osp.isfile(marker):
             with open(marker) as f:

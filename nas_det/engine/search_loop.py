@@ -20,7 +20,7 @@ from mmengine.runner.base_loop import BaseLoop
 
 from ..space.registry import build_space, space_config
 from ..strategies.base import STRATEGIES, build_strategy
-from .driver import Result, SearchDriver
+from .driver import ON_ERROR, Result, SearchDriver
 from . import export_genotype, proxy  # noqa: F401  (ProxyTrainEvaluator, phase export_genotype)
 from .evaluators import build_evaluator, unwrap
 from .hooks import searchable_modules
@@ -87,6 +87,33 @@ class CostModel:
         return self._cache[key]
 
 
+def check_search_args(max_trials=None, max_flops=None, seed=None, compare_random=0,
+                      compare_tolerance=0.1, on_error='record', **_) -> None:
+    """One-line ``ValueError`` naming ``train_cfg.<key>`` for a bad plain setting of the
+    search loop (checked before any phase runs, and again when the loop is built)."""
+    def number(x):
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x
+
+    if max_flops is not None and not (number(max_flops) and max_flops > 0):
+        raise ValueError(f'train_cfg.max_flops: a positive number is expected, got {max_flops!r}')
+    if max_trials is not None and not (isinstance(max_trials, int) and not isinstance(
+            max_trials, bool) and max_trials >= 1):
+        raise ValueError(f'train_cfg.max_trials: an integer >= 1 (or None) is expected, got '
+                         f'{max_trials!r}')
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise ValueError(f'train_cfg.seed: an integer (or None) is expected, got {seed!r}')
+    if not isinstance(compare_random, int) or isinstance(compare_random, bool) \
+            or compare_random < 0:
+        raise ValueError(f'train_cfg.compare_random: an integer >= 0 is expected, got '
+                         f'{compare_random!r}')
+    if not (number(compare_tolerance) and compare_tolerance >= 0):
+        raise ValueError(f'train_cfg.compare_tolerance: a number >= 0 is expected, got '
+                         f'{compare_tolerance!r}')
+    if on_error not in ON_ERROR:
+        raise ValueError(f'train_cfg.on_error: {on_error!r} is not allowed; allowed values: '
+                         f'{list(ON_ERROR)}')
+
+
 def resolve_strategy(strategy, presets) -> dict:
     """The strategy config ``strategy`` names: itself when a dict, else the preset of that
     name in ``presets`` (the config's ``strategies``)."""
@@ -143,16 +170,23 @@ class SearchLoop(BaseLoop):
         resume (bool): continue the search whose state lies in the work dir (set by
             ``tools/search.py --resume``). Without it, a work dir that already holds a
             search is an error. Defaults to False.
+        on_error (str): an evaluation that raises: ``'record'`` logs its traceback and
+            records the candidate as a failed trial (the search goes on, a resume does
+            not evaluate it again); ``'raise'`` ends the search. Defaults to 'record'.
     """
 
     def __init__(self, runner, dataloader, strategy: dict, evaluator: dict,
                  search_space: dict | None = None, max_trials: int | None = None,
                  max_flops: float | None = None, cost_input_shape=(3, 224, 224),
                  seed: int | None = None, compare_random: int = 0,
-                 compare_tolerance: float = 0.1, plot: bool = True, resume: bool = False):
+                 compare_tolerance: float = 0.1, plot: bool = True, resume: bool = False,
+                 on_error: str = 'record'):
         self._runner = runner
         self.dataloader = dataloader  # kept lazy: not built
         self.strategy_cfg = resolve_strategy(strategy, runner.cfg.get('strategies'))
+        check_search_args(max_trials=max_trials, max_flops=max_flops, seed=seed,
+                          compare_random=compare_random, compare_tolerance=compare_tolerance,
+                          on_error=on_error)
         self.evaluator_cfg = evaluator
         self.space_cfg = search_space
         self.max_trials = max_trials
@@ -163,9 +197,8 @@ class SearchLoop(BaseLoop):
         self.compare_tolerance = compare_tolerance
         self.plot = plot
         self.resume = resume
+        self.on_error = on_error
         self._max_iters = 0
-        if max_flops is not None and not (isinstance(max_flops, (int, float)) and max_flops > 0):
-            raise ValueError(f'train_cfg.max_flops: a positive number is expected, got {max_flops!r}')
 
     # mmengine's Runner and hooks read these
     @property
@@ -240,7 +273,7 @@ class SearchLoop(BaseLoop):
                                       constraint=constraint, cost=lambda g: cost(g)['flops'])
         driver = SearchDriver(space, strategy, work_dir=runner.work_dir, seed=seed,
                               max_trials=self.max_trials, constraint=constraint, rank=rank,
-                              log=self.log)
+                              log=self.log, on_error=self.on_error)
         evaluator = build_evaluator(self.evaluator_cfg, runner, modules=modules)
         where = f'model.{name}' if module is not None else 'child networks'
         self.log(f'[search] space {space.name} ({len(space)} decisions, {space.size():.3g} '
@@ -249,7 +282,7 @@ class SearchLoop(BaseLoop):
 
         def evaluate_one(g):
             t0 = time.time()
-            res = evaluator(g)
+            res = Result.of(driver.call(evaluator, g))  # a raise: a failed trial (on_error)
             res.cost = {**cost(g), **res.cost, 'seconds': round(time.time() - t0, 3)}
             return res
 
@@ -345,3 +378,83 @@ class SearchLoop(BaseLoop):
                 'mean': sum(finite) / len(finite) if finite else float('nan'),
                 'flops_band': None if target is None else
                 [target * (1 - self.compare_tolerance), target * (1 + self.compare_tolerance)]}
+
+def _searchable_config(model_cfg):
+    """``(path, config)`` of the first sub-config of ``model_cfg`` whose registered class
+    is searchable (has ``search_space`` and ``set_choices``), or None."""
+    from mmengine.registry import MODELS
+    stack = [('model', model_cfg)]
+    while stack:
+        path, c = stack.pop(0)
+        if isinstance(c, dict):
+            t = c.get('type')
+            cls = MODELS.get(t) if isinstance(t, str) else None
+            if cls is not None and hasattr(cls, 'search_space') and hasattr(cls, 'set_choices'):
+                return path, c
+            stack += [(f'{path}.{k}', v) for k, v in c.items() if isinstance(v, (dict, list))]
+        elif isinstance(c, list):
+            stack += [(f'{path}[{i}]', v) for i, v in enumerate(c)]
+    return None
+
+
+def check_search_config(cfg) -> None:
+    """Dry-check the search of ``cfg`` (a phase config whose ``train_cfg`` is a
+    ``SearchLoop``) in seconds, before any phase trains: unknown keys, the plain
+    settings, the evaluator's type and keywords, and the strategy, built on the space
+    searched (``train_cfg.search_space``, else the searchable module of the model, built
+    on the CPU). One-line ``ValueError`` naming the bad key."""
+    import inspect
+    from mmengine.registry import MODELS
+    from ..strategies.base import build_strategy
+    from .evaluators import EVALUATORS
+    tc = cfg.train_cfg.to_dict() if hasattr(cfg.train_cfg, 'to_dict') else dict(cfg.train_cfg)
+    tc.pop('type', None)
+    params = inspect.signature(SearchLoop.__init__).parameters
+    allowed = sorted(k for k in params if k not in ('self', 'runner', 'dataloader'))
+    for k in tc:
+        if k not in allowed:
+            raise ValueError(f'train_cfg.{k}: not a setting of SearchLoop; allowed values: '
+                             f'{allowed}')
+    for k in ('strategy', 'evaluator'):
+        if k not in tc:
+            raise ValueError(f'train_cfg.{k}: missing (SearchLoop needs a {k})')
+    check_search_args(**tc)
+    ev = tc['evaluator']
+    if not isinstance(ev, dict) or 'type' not in ev:
+        raise ValueError(f'train_cfg.evaluator: a dict with a "type" key is expected, got {ev!r}')
+    if ev['type'] not in EVALUATORS:
+        raise ValueError(f'train_cfg.evaluator.type: {ev["type"]!r} is not allowed; allowed '
+                         f'values: {sorted(EVALUATORS)}')
+    sig = inspect.signature(EVALUATORS[ev['type']].__init__)
+    for k in ev:
+        if k != 'type' and k not in sig.parameters or k in ('self', 'runner', 'modules'):
+            names = sorted(p for p in sig.parameters if p not in ('self', 'runner', 'modules'))
+            raise ValueError(f'train_cfg.evaluator.{k}: not a setting of {ev["type"]}; '
+                             f'allowed values: {names}')
+    strategy = resolve_strategy(tc['strategy'], cfg.get('strategies'))
+    space = None
+    if tc.get('search_space'):
+        space = build_space(tc['search_space'])
+    else:
+        found = _searchable_config(cfg.get('model'))
+        if found is not None:
+            path, sub = found
+            try:
+                space = MODELS.build(sub).search_space
+            except Exception as e:  # noqa: BLE001
+                raise ValueError(f'{path}: the searchable module does not build '
+                                 f'({type(e).__name__}: {e})') from None
+    if space is None:  # no space to build it on: the type and keywords at least
+        from ..strategies.base import STRATEGIES, _load_neural
+        _load_neural()
+        if strategy['type'] not in STRATEGIES:
+            raise ValueError(f'train_cfg.strategy.type: {strategy["type"]!r} is not allowed; '
+                             f'allowed values: {sorted(STRATEGIES)}')
+        return
+    try:
+        build_strategy(strategy, space, seed=tc.get('seed') or 0,
+                       max_trials=tc.get('max_trials'))
+    except ValueError as e:
+        msg = str(e)
+        raise ValueError(f'train_cfg.{msg}' if msg.startswith('strategy')
+                         else f'train_cfg.strategy.{msg}') from None
