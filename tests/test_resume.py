@@ -6,6 +6,7 @@ import os.path as osp
 import random
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -274,3 +275,47 @@ def test_an_objective_that_raises_is_a_failed_trial(tmp_path):
                                          r"\['record', 'raise'\]"):
         SearchDriver(SPACE, GA, on_error='skip')
 
+
+
+# ---- phases: reruns and the whole config checked first ---------------------------------
+SEARCH_DIGITS = osp.join(ROOT, 'configs/detnas/retinanet_detnas-shufflenet-300M_search_digits.py')
+
+
+def test_rerun_of_a_finished_or_started_train_phase_is_refused(tmp_path):
+    from mmengine.config import Config
+    from nas_det.engine.phases import PhaseContext, run_phases
+    cfg = Config(dict(phases=['train'], model=dict(type='NoSuchModel')))
+    (tmp_path / 'phase_done.json').write_text('{"checkpoint": "iter_2.pth"}')
+    with pytest.raises(ValueError, match=r"already holds a finished 'train' phase .*"
+                                         r"continue it with --resume, or choose another --work-dir"):
+        run_phases(cfg, PhaseContext(work_dir=str(tmp_path)))
+    (tmp_path / 'phase_done.json').unlink()
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_1.pth'))
+    with pytest.raises(ValueError, match="already holds a started 'train' phase"):
+        run_phases(cfg, PhaseContext(work_dir=str(tmp_path)))
+
+
+@pytest.mark.parametrize('option, message', [
+    ('search_cfg.strategy.population=-3', r"phase 'search': train_cfg\.strategy\.population: "
+                                          r"an integer >= 1 is expected, got -3"),
+    ('search_cfg.max_flops=abc', r"phase 'search': train_cfg\.max_flops: a positive number"),
+    ('search_cfg.strategy.type=Foo', r"phase 'search': train_cfg\.strategy\.type: 'Foo' is not "
+                                     r"allowed; allowed values: \[.*'GeneticAlgorithm'"),
+    ('search_cfg.evaluator.type=Bar', r"train_cfg\.evaluator\.type: 'Bar' is not allowed"),
+    ('search_cfg.evaluator.bn_batchs=4', r"train_cfg\.evaluator\.bn_batchs: not a setting of "
+                                         r"SupernetEvaluator"),
+    ('search_cfg.max_trails=4', r"train_cfg\.max_trails: not a setting of SearchLoop"),
+])
+def test_search_settings_fail_before_the_train_phase(tmp_path, option, message):
+    """A bad search setting of a train -> search -> export config fails in seconds, before
+    the supernet trains (nothing is written in the work dir)."""
+    import nas_det  # noqa: F401  (registries)
+    from nas_det.engine.launch import load_config, parse_args
+    from nas_det.engine.phases import PhaseContext, run_phases
+    args = parse_args([SEARCH_DIGITS, '--work-dir', str(tmp_path / 'w'), '--cfg-options', option])
+    cfg = load_config(args)
+    t0 = time.time()
+    with pytest.raises(ValueError, match=message):
+        run_phases(cfg, PhaseContext(work_dir=cfg.work_dir))
+    assert time.time() - t0 < 60
+    assert not osp.exists(tmp_path / 'w' / 'train')

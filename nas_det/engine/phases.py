@@ -154,7 +154,7 @@ def check_phases(cfg, phases: list, ctx: PhaseContext) -> None:
     work dir already started or finished (without ``--resume``), and dry-check the
     settings of every phase (a search's strategy, evaluator and limits), so a bad value
     fails in seconds, not after hours of training."""
-    for i, (name, over) in enumerate(phases):
+    for name, over in phases:
         wd = phase_work_dir(ctx.work_dir, phases, name)
         if not ctx.resume:
             done = osp.join(wd, 'phase_done.json')
