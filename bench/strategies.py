@@ -20,7 +20,8 @@ Two benchmarks:
 
 Each (strategy, budget, seed) is one run of ``build_strategy(cfg, space, seed=seed,
 max_trials=budget)`` driven through natural batches of ``ask()`` and ``tell()``: the
-strategies' defaults scale with ``max_trials``, as a user's would. Reported: mean best
+strategies' defaults scale with ``max_trials``, as a user's would (a strategy whose
+settings do not depend on the budget runs once per seed, read at each budget). Reported: mean best
 reward +- its standard error over seeds, and ``z``, the difference from random search
 divided by the standard error of that difference. For ``digits`` the exact expectation of
 random sampling without replacement is printed too. For PNAS the surrogate's held-out
@@ -122,8 +123,10 @@ class Digits:
 
 
 # ---- runs ---------------------------------------------------------------------------------
-def run(cfg: dict, bench, seed: int, budget: int, log: dict | None = None) -> float:
-    """Best reward of one search; PNAS surrogate diagnostics go to ``log``."""
+def run(cfg: dict, bench, seed: int, budget: int, log: dict | None = None,
+        curve: list | None = None) -> float:
+    """Best reward of one search (the best after each trial appended to ``curve``); PNAS
+    surrogate diagnostics go to ``log``."""
     s = build_strategy(cfg, bench.space, seed=seed, max_trials=budget)
     best = -math.inf
     while not s.done:
@@ -134,6 +137,8 @@ def run(cfg: dict, bench, seed: int, budget: int, log: dict | None = None) -> fl
             r = bench(g)
             s.tell(g, r)
             best = max(best, r)
+            if curve is not None:
+                curve.append(best)
         if log is not None and hasattr(s, 'scored_candidates') and hasattr(bench, 'acc'):
             scored = s.scored_candidates()
             if len(scored) >= 3:  # the surrogate just chose a beam: check it on every candidate
@@ -222,9 +227,18 @@ def main(argv=None) -> None:
             logs[name] = {}
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')  # the budget warnings of the smallest budgets
-                results[name] = {b: [run(cfg, bench, seed, b,
-                                         logs[name] if b == ref else None)
-                                     for seed in range(args.seeds)] for b in budgets}
+                if len({describe_settings(cfg, bench, b) for b in budgets}) == 1:
+                    # settings that do not follow the budget: one run, read at each budget
+                    curves = []
+                    for seed in range(args.seeds):
+                        curves.append([])
+                        run(cfg, bench, seed, budgets[-1], logs[name], curves[-1])
+                    results[name] = {b: [c[min(b, len(c)) - 1] for c in curves]
+                                     for b in budgets}
+                else:
+                    results[name] = {b: [run(cfg, bench, seed, b,
+                                             logs[name] if b == ref else None)
+                                         for seed in range(args.seeds)] for b in budgets}
             times[name] = time.perf_counter() - t0
         head = f'{"strategy":18s}' + ''.join(f'{"B=" + str(b):>22s}' for b in budgets) + \
             f'{"time (s)":>10s}'

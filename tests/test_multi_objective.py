@@ -153,6 +153,8 @@ def test_bad_config_names_the_field(cfg, message):
 def test_bad_reward_and_budget_warning():
     s = build_strategy(dict(type='nsga2'), SPACE, seed=0, max_trials=100)
     assert isinstance(s, NSGA2) and s.population_size == 16  # scaled from max_trials
+    unlimited = drive(build_strategy(dict(type='nsga2', population=8), SPACE, seed=0))
+    assert unlimited.done and unlimited.num_told == 20 * 8  # 20 generations by default
     g = s.ask()[0]
     with pytest.raises(ValueError, match='reward: a sequence of 2 values'):
         s.tell(g, 1.0)

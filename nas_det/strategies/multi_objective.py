@@ -125,6 +125,8 @@ class NSGA2(Strategy):
         crossover_prob (float): probability that a child is a crossover. Defaults to 0.9.
         mutation_prob (float, optional): per-decision mutation probability (None: the
             space's default, one decision on average). Defaults to None.
+        generations (int, optional): the search is done after this many generations.
+            Defaults to None: 20 without ``max_trials``, else as many as it takes.
         max_tries (int): tries per child before a random one. Defaults to 20.
         max_samples (int): random draws per random genotype. Defaults to 10000.
         **kwargs: ``seed``, ``max_trials``, ``constraint`` of :class:`Strategy`.
@@ -135,8 +137,8 @@ class NSGA2(Strategy):
 
     def __init__(self, space, population: int | None = None, directions=None,
                  cost: Callable | None = None, crossover_prob: float = 0.9,
-                 mutation_prob: float | None = None, max_tries: int = 20,
-                 max_samples: int = 10000, **kwargs):
+                 mutation_prob: float | None = None, generations: int | None = None,
+                 max_tries: int = 20, max_samples: int = 10000, **kwargs):
         super().__init__(space, **kwargs)
         if population is None:
             population = 50 if self.max_trials is None else min(50, max(8, self.max_trials // 6))
@@ -159,6 +161,10 @@ class NSGA2(Strategy):
         self.crossover_prob = check_prob('crossover_prob', crossover_prob)
         self.mutation_prob = None if mutation_prob is None \
             else check_prob('mutation_prob', mutation_prob)
+        if generations is None and self.max_trials is None:
+            generations = 20
+        self.generations = None if generations is None \
+            else check_positive_int('generations', generations)
         self.max_tries = check_positive_int('max_tries', max_tries)
         self.max_samples = check_positive_int('max_samples', max_samples)
         self.objectives: dict = {}   # key -> told objective vector (None entries: failed)
@@ -285,7 +291,7 @@ class NSGA2(Strategy):
 
     def _propose(self, n):
         if not self._queue:
-            if self.pending or self._exhausted:
+            if self.pending or self._exhausted or self._all_generations():
                 return []
             self._queue = self._next_generation()
             self._last_generation = [self.space.key(g) for g in self._queue]
@@ -295,8 +301,12 @@ class NSGA2(Strategy):
         out, self._queue = self._queue[:take], self._queue[take:]
         return out
 
+    def _all_generations(self) -> bool:
+        return self.generations is not None and self.generation >= self.generations
+
     def _finished(self) -> bool:
-        return self._exhausted and not self.pending
+        return (self._exhausted or self._all_generations()) and not self.pending \
+            and not self._queue
 
     # ---- state ------------------------------------------------------------------
     def _extra_state(self) -> dict:
