@@ -384,7 +384,11 @@ class SearchDriver:
             os.makedirs(work_dir, exist_ok=True)
             self.lock = WorkDirLock(work_dir).acquire()
         if work_dir and resume:
-            self._resume()
+            try:
+                self._resume()
+            except BaseException:
+                self.close()  # a refused resume leaves the work dir free
+                raise
         self._n_at_start = len(self.trials)
 
     def close(self) -> None:
