@@ -92,8 +92,8 @@ def test_missing_file_and_offline_url(tmp_path, monkeypatch):
     from mmengine.runner.checkpoint import CheckpointLoader
     with pytest.raises(FileNotFoundError):
         CheckpointLoader.load_checkpoint('/nonexistent/x.pth')
-    # a URL whose download fails (a local port nobody listens on): the "never downloads"
-    # error instead of a socket error; the hub cache goes under tmp_path
+    # a URL not in the hub cache, on a local port nobody listens on: the "never downloads"
+    # error, not a connection error (no download is tried); the hub cache under tmp_path
     for var in ('http_proxy', 'https_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'all_proxy',
                 'ALL_PROXY'):
         monkeypatch.delenv(var, raising=False)
@@ -102,9 +102,10 @@ def test_missing_file_and_offline_url(tmp_path, monkeypatch):
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
     url = f'http://127.0.0.1:{port}/nas_det_test_missing.pth'
-    with pytest.raises(RuntimeError, match=r"could not fetch checkpoint 'http://127\.0\.0\.1:"
-                                           r"\d+/nas_det_test_missing\.pth' .*nas_det never "
-                                           r"downloads at run time"):
+    with pytest.raises(FileNotFoundError, match=r"checkpoint 'http://127\.0\.0\.1:\d+/"
+                                                r"nas_det_test_missing\.pth' is not in the "
+                                                r"local cache .*nas_det never downloads at "
+                                                r"run time"):
         CheckpointLoader.load_checkpoint(url)
 
 
