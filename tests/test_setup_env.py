@@ -78,13 +78,15 @@ def test_unknown_option_is_one_line():
 
 @pytest.mark.slow
 def test_gpu_check_script_runs_at_tiny_size_on_cpu(tmp_path):
-    """tools/gpu_check.py is the GPU machine's check; on CPU at 4 steps it must still run
-    its op checks, both trainings and print its figures (so that it cannot rot here)."""
+    """tools/gpu_check.py is the GPU machine's check; on CPU at a few steps it must still run
+    its op checks, both trainings and print its figures (so that it cannot rot here). It runs
+    as on the GPU machine: OpenCV replaced by tools/gpu_check_shim, Pillow backends."""
+    env = {**os.environ, 'PYTHONPATH': os.path.join(ROOT, 'tools', 'gpu_check_shim')}
     out = subprocess.run(
         [sys.executable, os.path.join(ROOT, 'tools', 'gpu_check.py'),
          '--device', 'cpu', '--iters', '6', '--subnet-iters', '3', '--batch', '2',
-         '--work-dir', str(tmp_path / 'w'), '--data-root', str(tmp_path / 'data')],
-        capture_output=True, text=True, timeout=900)
+         '--work-dir', str(tmp_path / 'w'), '--data-root', str(tmp_path / 'data'), '--pillow'],
+        capture_output=True, text=True, timeout=900, env=env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     text = out.stdout
     assert 'mmcv ops on cpu: nms kept' in text

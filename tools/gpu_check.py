@@ -43,6 +43,10 @@ def check_ops(device: str) -> None:
     dets, keep = nms(boxes.to(device), scores.to(device), 0.5)
     assert dets.device.type == device, dets.device
     assert torch.equal(keep.cpu(), keep_cpu), 'NMS on %s differs from CPU' % device
+    if device == 'cpu':  # mmcv's sigmoid_focal_loss kernel exists for CUDA only
+        print(f'[gpu_check] mmcv ops on cpu: nms kept {len(keep)} boxes (= CPU); '
+              'sigmoid_focal_loss has no CPU kernel, checked on CUDA only', flush=True)
+        return
     logits = torch.randn(64, 9, generator=g)
     target = torch.randint(0, 9, (64,), generator=g)
     loss = sigmoid_focal_loss(logits.to(device), target.to(device), 2.0, 0.25, None, 'mean')
@@ -55,7 +59,7 @@ def check_ops(device: str) -> None:
 
 
 def train(cfg_path: str, work_dir: str, iters: int, device: str, subnet: str | None,
-          batch: int, data_root: str) -> tuple[float, list]:
+          batch: int, data_root: str, pillow: bool = False) -> tuple[float, list]:
     """Train ``iters`` steps; return img/s after warm-up and the (iter, loss) curve."""
     import torch
     from mmengine.config import Config
@@ -71,6 +75,12 @@ def train(cfg_path: str, work_dir: str, iters: int, device: str, subnet: str | N
                                 end=min(50, iters))]
     cfg.train_dataloader.batch_size = batch
     cfg.train_dataloader.dataset.data_root = osp.join(data_root, 'digits_det') + os.sep
+    if pillow:  # decode and resize with Pillow (no OpenCV on the machine)
+        for t in cfg.train_dataloader.dataset.pipeline:
+            if t['type'] == 'LoadImageFromFile':
+                t['imdecode_backend'] = 'pillow'
+            elif t['type'] in ('Resize', 'RandomResize'):
+                t['backend'] = 'pillow'
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=iters + 1)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=max(1, iters // 10))
     if subnet is not None:
@@ -92,7 +102,7 @@ def train(cfg_path: str, work_dir: str, iters: int, device: str, subnet: str | N
             if i in (warm, iters):
                 stamps[i] = time.perf_counter()
             if i % max(1, iters // 12) == 0 or i == iters:
-                curve.append((i, float(outputs['loss'])))
+                curve.append((i, float(outputs['loss'].detach())))
 
     runner = Runner.from_cfg(cfg)
     runner.register_hook(Probe())
@@ -114,6 +124,8 @@ def main(argv=None) -> int:
                    help="'cpu' only to test this script where no GPU is present")
     p.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'gpu_check'))
     p.add_argument('--data-root', default=osp.join(ROOT, 'data'))
+    p.add_argument('--pillow', action='store_true',
+                   help="decode and resize images with Pillow (where OpenCV is absent)")
     args = p.parse_args(argv)
     import torch
     if args.device == 'cuda' and not torch.cuda.is_available():
@@ -130,15 +142,19 @@ def main(argv=None) -> int:
     subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'make_data.py'), 'det',
                     '--out', osp.join(args.data_root, 'digits_det')], check=True)
     check_ops(args.device)
+    if args.pillow:
+        import mmcv
+        mmcv.use_backend('pillow')
     import nas_det  # noqa: F401  (registers the backbones and hooks)
     from nas_det.space.published import DETNAS_300M_RETINANET
     sub_iters = args.subnet_iters or max(2, args.iters // 3)
     t0 = time.perf_counter()
     ips_super, curve = train(SUPERNET_CFG, osp.join(args.work_dir, 'supernet'), args.iters,
-                             args.device, None, args.batch, args.data_root)
+                             args.device, None, args.batch, args.data_root, args.pillow)
     t1 = time.perf_counter()
     ips_sub, _ = train(SUPERNET_CFG, osp.join(args.work_dir, 'subnet'), sub_iters,
-                       args.device, DETNAS_300M_RETINANET.to_dict(), args.batch, args.data_root)
+                       args.device, DETNAS_300M_RETINANET.to_dict(), args.batch, args.data_root,
+                       args.pillow)
     print('[gpu_check] supernet loss curve: '
           + ', '.join(f'{i}:{loss:.3f}' for i, loss in curve), flush=True)
     print(f'[gpu_check] supernet {args.iters} steps in {t1 - t0:.1f} s; '

@@ -26,13 +26,19 @@ if [ "${1:-}" = --prepare ]; then
   pyv="${2:-3.12}"
   mkdir -p "$wh"
   # No dependencies resolved here: the image has torch, numpy, setuptools, ninja, and the
-  # list below is what mmcv / mmengine / mmdet import on the training path.
+  # list below is what mmcv / mmengine / mmdet import on the training path. OpenCV's wheel
+  # (57 MiB) does not fit the carry limit: tools/gpu_check_shim/cv2.py stands in for it, and
+  # the check runs with mmcv's Pillow backends (--pillow).
   python3 -m pip download -q --no-deps --only-binary :all: --python-version "$pyv" \
     --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
     -d "$wh" "mmengine==$(pin mmengine)" "mmdet==$(pin mmdet)" "pycocotools==$(pin pycocotools)" \
     "mlxtend==$(pin mlxtend)" addict yapf termcolor rich markdown-it-py mdurl pygments \
-    terminaltables shapely pyyaml platformdirs tomli opencv-python-headless
-  python3 -m pip download -q --no-deps --no-binary :all: --no-build-isolation \
+    terminaltables shapely pyyaml platformdirs tomli \
+    "setuptools==$(sed -n 's/^setuptools==//p' "$here/requirements/build.txt")" \
+    "wheel==$(sed -n 's/^wheel==//p' "$here/requirements/build.txt")"
+  # the sdist's metadata step needs the pinned setuptools: the project's environment has it
+  venv_py="$(bash "$here/tools/setup_env.sh" --venv-path)/bin/python"
+  "$venv_py" -m pip download -q --no-deps --no-binary :all: --no-build-isolation \
     -c "$here/requirements/build.txt" "mmcv==$(pin mmcv)" -d "$wh"
   size=$(du -sm "$wh" | cut -f1)
   log "prepared $wh: $(ls "$wh" | wc -l) files, ${size} MiB (carry it: run(carry=['.gpu_wheels']))"
@@ -47,6 +53,11 @@ t0=$(date +%s)
 python3 -m venv --system-site-packages "$venv"   # sees the image's torch with CUDA
 py="$venv/bin/python"
 "$py" -m pip install -q --no-index --no-deps "$wh"/*.whl
+shim=""
+if ! "$py" -c 'import cv2' 2>/dev/null; then
+  shim="$here/tools/gpu_check_shim"; log "no OpenCV here: using the stand-in $shim/cv2.py"
+fi
+export PYTHONPATH="${shim}${PYTHONPATH:+:$PYTHONPATH}"
 if ! "$py" -c 'import mmcv.ops' 2>/dev/null; then
   built=$(ls "$wh"/built/mmcv-*.whl 2>/dev/null | head -n1 || true)
   if [ -z "$built" ]; then
@@ -67,4 +78,4 @@ fi
 "$py" -m pip install -q --no-index --no-deps --no-build-isolation -e "$here"
 log "set-up took $(( $(date +%s) - t0 )) s"
 "$py" "$here/tools/gpu_check.py" --iters "$iters" --work-dir "${OUT:-/tmp}/gpu_check" \
-  --data-root /tmp/nas_det_gpu_data
+  --data-root /tmp/nas_det_gpu_data ${shim:+--pillow}

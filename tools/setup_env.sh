@@ -55,7 +55,7 @@ arch_list="${TORCH_CUDA_ARCH_LIST:-8.0;8.6;8.9;9.0}"
 # The mmcv wheel is keyed by everything that decides its bytes: the build recipe (the part of
 # this file between the RECIPE marks), the pins, the Python, and CPU or CUDA + arch list.
 recipe_hash() {
-  { sed -n '/^# >>> RECIPE/,/^# <<< RECIPE/p' "${BASH_SOURCE[0]}"; cat "$stack" "$build"; } \
+  { sed -n '/^ *# >>> RECIPE/,/^ *# <<< RECIPE/p' "${BASH_SOURCE[0]}"; cat "$stack" "$build"; } \
     | sha256sum | cut -c1-12
 }
 wheel_key() {  # $1 = cpu | cuda
