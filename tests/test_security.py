@@ -118,10 +118,11 @@ def test_export_genotype_and_cell_export_refuse_payloads(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match='unknown key'):
         export_cell_configs(_payload_genotype(tmp_path, NASNET_A), {'det': CELL_TEMPLATE},
                             str(tmp_path / 'c'))
-    # the slot's own key is a dict key too: a quote in it is refused before writing
+    # the slot's own key is a dict key too: a quote in it is refused before writing (a key
+    # without dots, so that it reaches the writer instead of the dotted-path walker)
     with pytest.raises(ValueError, match=r'cannot be written into a config file'):
         export_genotype(NASFPN_TEMPLATE, NASFPN_7CELL.to_dict(), out_dir=str(tmp_path / 'k'),
-                        genotype_key=f"model.neck.{PAYLOAD_KEY}", check=False)
+                        genotype_key="model.neck.g': __import__('os'), 'h", check=False)
     assert not (tmp_path / 'PWNED').exists()
     assert not (tmp_path / 'n' / 'searched.py').exists()
     assert not (tmp_path / 'k' / 'searched.py').exists()
@@ -268,10 +269,21 @@ def test_upgrade_tool_asks_for_explicit_trust(tmp_path, monkeypatch):
     stock = _save(_stock_mmengine_checkpoint(), tmp_path / 'stock.pth')
     tool.main([stock, str(tmp_path / 'stock_safe.pth')])
     assert torch.load(str(tmp_path / 'stock_safe.pth'), weights_only=True)['meta']['iter'] == 2
-    mine = _save({'state_dict': {'w': torch.ones(1)}, 'x': Harmless()}, tmp_path / 'mine.pth')
+    # an object array is refused by a safe load; named, the tool converts it to plain data
+    import numpy as np
+    mine = _save({'state_dict': {'w': torch.ones(1)}, 'x': np.array(['a', None], dtype=object)},
+                 tmp_path / 'mine.pth')
+    with pytest.raises(ck.UnsafeCheckpointError, match='--trust-checkpoint'):
+        tool.main([mine, str(tmp_path / 'mine_safe.pth')])
     tool.main([mine, str(tmp_path / 'mine_safe.pth'), '--trust-checkpoint', mine])
-    assert torch.load(str(tmp_path / 'mine_safe.pth'),
-                      weights_only=False)['state_dict']['w'].item() == 1
+    out = torch.load(str(tmp_path / 'mine_safe.pth'), weights_only=True)
+    assert out['state_dict']['w'].item() == 1
+    assert ck.from_plain(out)['x'].tolist() == ['a', None]
+    # an object the safe format cannot carry: one line, and no output file
+    odd = _save({'x': Harmless()}, tmp_path / 'odd.pth')
+    with pytest.raises(ValueError, match='cannot carry'):
+        tool.main([odd, str(tmp_path / 'odd_safe.pth'), '--trust-checkpoint', odd])
+    assert not (tmp_path / 'odd_safe.pth').exists()
 
 
 # ---- one-line errors -------------------------------------------------------------
@@ -369,6 +381,7 @@ def test_resume_never_unpickles_a_planted_checkpoint(tiny_det_data, tmp_path):
     # rewrite it as a plain mmengine run would have (HistoryBuffer, numpy): still resumes
     ck = from_plain(torch.load(str(wd / 'iter_2.pth'), weights_only=True))
     torch.save(ck, str(wd / 'iter_2.pth'))
+    (wd / 'phase_done.json').unlink()  # as a run killed before its end leaves it
     p = _run([osp.join(ROOT, 'tools/search.py'), CONFIG, '--work-dir', str(wd), '--resume',
               *_opts(tiny_det_data, 4)], cwd=ROOT)
     assert p.returncode == 0, p.stderr[-3000:]
@@ -376,6 +389,7 @@ def test_resume_never_unpickles_a_planted_checkpoint(tiny_det_data, tmp_path):
     # the planted payload: refused in one line that names --trust-checkpoint
     pwned = tmp_path / 'PWNED'
     _save({'m': Payload(pwned)}, wd / 'iter_6.pth')
+    (wd / 'phase_done.json').unlink()
     (wd / 'last_checkpoint').write_text(str(wd / 'iter_6.pth'))
     p = _run([osp.join(ROOT, 'tools/search.py'), CONFIG, '--work-dir', str(wd), '--resume',
               *_opts(tiny_det_data, 8)], cwd=str(tmp_path))

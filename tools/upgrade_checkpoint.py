@@ -13,6 +13,7 @@ Without OUT the input is replaced (the original is kept as IN.pth.bak).
 import argparse
 import os
 import os.path as osp
+import pickle
 import shutil
 import sys
 
@@ -37,8 +38,15 @@ def main(argv=None):
         shutil.copy2(args.src, args.src + '.bak')
     tmp = dst + '.tmp'
     torch.save(to_plain(ckpt), tmp)
+    try:
+        torch.load(tmp, weights_only=True)  # proves the new file is safe
+    except pickle.UnpicklingError:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(tmp)
+        os.remove(tmp)
+        raise ValueError(f'{args.src}: holds objects that the safe format cannot carry '
+                         f'({", ".join(names)}); only tensors, plain data, HistoryBuffers and '
+                         'numpy arrays convert') from None
     os.replace(tmp, dst)
-    torch.load(dst, weights_only=True)  # proves the new file is safe
     print(f'wrote {dst} (loads with weights_only=True)')
 
 
