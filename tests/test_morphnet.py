@@ -298,12 +298,111 @@ def test_expand_and_shrink_errors():
         expand(cost, w, -1)
     with pytest.raises(ValueError, match='budget.*widened'):
         expand(cost, w, full * 1e9, max_multiplier=4)
-    with torch.no_grad():
-        m.layer2[0].bn1.weight.fill_(0.01)
-    with pytest.raises(ValueError, match=r"threshold.*removes every channel.*layer2\.0\.bn1"):
-        shrink(reg)
     with pytest.raises(ValueError, match='threshold'):
         MorphNetRegularizer(m, g, threshold=-1)
+
+
+def _branches(graph, names, depth=18):
+    from nas_det.models.morphnet import resnet_branches
+    of = {n: b for b, ns in resnet_branches(depth).items() for n in ns}
+    out = {}
+    for k, labels in enumerate(group_names(graph, names)):
+        if all(n in of for n in labels):
+            out.setdefault(of[labels[0]], []).append(k)
+    return out
+
+
+def test_shrink_never_dead_ends():
+    """An emptied inner layer removes its block's branch; an emptied layer elsewhere keeps
+    min_width channels (those of largest scale); min_width=0 makes that an error naming
+    the layer (no valid network: the stem pruned away)."""
+    m = WidthResNet(18, widths=_small_widths())
+    g = trace_channels(m, (3, 32, 32))
+    reg = MorphNetRegularizer(m, g)
+    names = resnet_group_names(m)
+    branches = _branches(g, names)
+    labels = group_names(g, names)
+    # the stem and stage 1 (same width, no projection) are one residual stream
+    k_stem = [i for i, lab in enumerate(labels) if 'stem' in lab][0]
+    assert labels[k_stem] == ['stage1', 'stem']
+    with torch.no_grad():
+        for bn in m.modules():
+            if isinstance(bn, nn.BatchNorm2d):
+                bn.weight.fill_(0.5)
+        m.layer2[1].bn1.weight.fill_(0.01)    # stage2/block2/mid: the block goes
+        for name in g.width_groups[k_stem]['bns']:   # the stem: every channel under threshold
+            m.get_submodule(name).weight.fill_(0.01)
+        m.bn1.weight[3] = 0.05                 # its largest scale
+    out = shrink(reg, branches=branches)
+    assert out.removed == ['stage2/block2']
+    k_mid = labels.index(['stage2/block2/mid'])
+    assert out.wg_widths[k_mid] == 0
+    assert out.wg_widths[k_stem] == 1 and out.widened == [k_stem]
+    assert [c for c in g.width_groups[k_stem]['cgs'] if out.keep[c]] == \
+        [g.width_groups[k_stem]['cgs'][3]]
+    assert shrink(reg, min_width=4, branches=branches).wg_widths[k_stem] == 4
+    with pytest.raises(ValueError, match=r"removes every channel of the layer\(s\) \['bn1', "
+                                         r"'layer1\.0\.bn2'.*no valid network"):
+        shrink(reg, min_width=0, branches=branches)
+    with pytest.raises(ValueError, match='min_width'):
+        shrink(reg, min_width=-1)
+    # without branches the emptied inner layer keeps one channel instead
+    assert shrink(reg).wg_widths[k_mid] == 1
+    # the genotype: 0 only for all of a block's mids
+    from nas_det.models.morphnet import read_widths
+    w = dict(_small_widths())
+    with pytest.raises(ValueError, match='stem: 0 channels leave no valid network'):
+        read_widths({**w, 'stem': 0}, 18)
+    r50 = resnet_widths(50).as_dict()
+    with pytest.raises(ValueError, match=r'stage1/block2: the branch is removed'):
+        read_widths({**r50, 'stage1/block2/mid1': 0}, 50)
+    net = WidthResNet(50, widths={**r50, 'stage1/block2/mid1': 0, 'stage1/block2/mid2': 0})
+    assert net.removed_blocks == ['stage1/block2'] and not hasattr(net.layer1[1], 'conv1')
+    x = torch.randn(1, 256, 8, 8).relu()
+    assert torch.equal(net.layer1[1](x), x)    # the identity
+
+
+def test_export_removes_blocks_and_counts_their_flops(tmp_path):
+    """A trained net whose inner layers empty (one block with a shortcut projection):
+    the export removes both blocks, the built networks skip them, and their FlopAnalyzer
+    FLOPs equal the shrunk / expanded costs; the uniform baseline sits at the expanded
+    cost; a removed block stays removed when the exported net is exported again."""
+    from mmengine.config import Config
+    from mmengine.registry import MODELS
+    pytest.importorskip('mmpretrain')
+    widths = _small_widths()
+    model_cfg, model = _classifier(widths, 'cifar')
+    _random_gammas(model)
+    with torch.no_grad():
+        model.backbone.layer2[1].bn1.weight.fill_(0.01)
+        model.backbone.layer3[0].bn1.weight.fill_(0.01)   # first block: downsample stays
+    model.eval()
+    cfg = Config(dict(model=model_cfg, default_scope='mmpretrain'))
+    settings = dict(input_shape=(3, 32, 32), threshold=0.1)
+    out = morphnet_export(cfg, model, str(tmp_path / 'a'), settings)
+    assert out['removed_blocks'] == ['stage2/block2', 'stage3/block1']
+    for key in ('shrunk', 'expanded', 'uniform'):
+        removed = [] if key == 'uniform' else ['stage2/block2', 'stage3/block1']
+        w = dict(out[key]['widths']['groups'])
+        assert [b for b in ('stage2/block2', 'stage3/block1') if w[f'{b}/mid'] == 0] == removed
+        # the analytic cost of the genotype equals FlopAnalyzer on the built network
+        assert out[key]['measured_cost'] == out[key]['cost']
+        net = MODELS.build(Config.fromfile(out[key]['config']).model)
+        assert net.backbone.removed_blocks == removed
+        assert net.backbone.layer3[0].downsample is not None
+        net.load_state_dict(safe_load(out[key]['checkpoint'])['state_dict'], strict=True)
+        assert net(torch.randn(2, 3, 32, 32), mode='tensor').shape == (2, 10)
+    assert out['shrunk']['cost'] < out['original']['cost']
+    assert abs(out['uniform']['measured_rel_to_expanded']) < 0.05
+    # export again from the shrunk network: the removed blocks are part of its original
+    net = MODELS.build(Config.fromfile(out['shrunk']['config']).model)
+    net.load_state_dict(safe_load(out['shrunk']['checkpoint'])['state_dict'])
+    net.eval()
+    again = morphnet_export(Config(dict(model=Config.fromfile(out['shrunk']['config']).model,
+                                        default_scope='mmpretrain')),
+                            net, str(tmp_path / 'b'), settings)
+    assert again['removed_blocks'] == ['stage2/block2', 'stage3/block1']
+    assert again['original']['cost'] == out['shrunk']['cost']
 
 
 def test_regularized_training_reduces_live_flops(tmp_path):

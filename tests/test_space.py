@@ -385,8 +385,19 @@ def test_widths_genotype():
     # group order survives the sorted-keys JSON of the space
     assert WidthSpace(groups={n: [v] for n, v in w.groups}).loads(
         json.dumps(w.to_dict(), sort_keys=True)) == w
-    with pytest.raises(ValueError, match='stem: a positive integer width is expected, got 0'):
-        Widths({'stem': 0})
+    with pytest.raises(ValueError, match=r'stem: an integer width >= 0 \(0: pruned away\) is '
+                                         'expected, got -1'):
+        Widths({'stem': -1})
+    # 0: pruned away, only where the model allows it, and a whole branch at once
+    from nas_det.space import removed_branches
+    cut = Widths({'stem': 16, 'b1/mid1': 0, 'b1/mid2': 0, 'b2/mid1': 8, 'b2/mid2': 8})
+    branches = {'b1': ['b1/mid1', 'b1/mid2'], 'b2': ['b2/mid1', 'b2/mid2']}
+    assert removed_branches(cut, branches) == ('b1', )
+    assert cut.scaled(2).values == (32, 0, 0, 16, 16)
+    with pytest.raises(ValueError, match=r"b2: the branch is removed \(b2/mid2 = 0\)"):
+        removed_branches(Widths({'b2/mid1': 8, 'b2/mid2': 0}), branches)
+    with pytest.raises(ValueError, match='stem: 0 channels leave no valid network'):
+        removed_branches(Widths({'stem': 0}), branches)
     with pytest.raises(ValueError, match='multiplier: a positive number'):
         w.scaled(-1)
 

@@ -31,9 +31,9 @@ from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 
 from ..models.morphnet import (COSTS, MorphNetRegularizer, add_consumers,
-                               channel_order, expand, groups_from_widths,
-                               resnet_group_names, resnet_widths, shrink, trace_channels,
-                               transfer_state_dict, widths_from_groups)
+                               channel_order, expand, group_names, groups_from_widths,
+                               resnet_branches, resnet_group_names, resnet_widths, shrink,
+                               trace_channels, transfer_state_dict, widths_from_groups)
 from ..space.base import bad_value
 from .phases import PhaseContext, register_phase
 
@@ -359,16 +359,22 @@ def plot_morphnet(history: dict, widths: dict, path: str, cost: str = 'flops',
 def morphnet_export(cfg, model, out_dir: str, settings: dict | None = None,
                     budget: float | None = None, budget_ratio: float = 1.0,
                     budget_scope: str = 'backbone', divisor: int = 8, mode: str = 'under',
-                    history: dict | None = None) -> dict:
+                    history: dict | None = None, min_width: int = 1) -> dict:
     """Shrink a trained model with a ResNet backbone, expand it to a budget and export
     both networks (config with the widths as data + sliced checkpoint).
+
+    A block whose inner layer the threshold empties loses its residual branch (its mid
+    widths are 0 in the exported genotypes, listed in the summary's ``removed_blocks``;
+    the exported ``WidthResNet`` skips it); any other layer keeps at least
+    ``min_width`` channels (see :func:`~nas_det.models.morphnet.shrink`).
 
     Args:
         cfg (Config): the training config (its model, data and schedule are reused).
         model (nn.Module): the trained model (weights loaded).
-        out_dir (str): where ``shrunk/`` and ``expanded/`` (each ``config.py``,
-            ``model.pth``, ``widths.json``), ``morphnet_summary.json`` and
-            ``morphnet.png`` go.
+        out_dir (str): where ``shrunk/``, ``expanded/`` and ``uniform/`` (each
+            ``config.py``, ``model.pth``, ``widths.json``), ``morphnet_summary.json`` and
+            ``morphnet.png`` go. ``uniform`` is the paper's baseline: the original widths
+            times one multiplier, at the expanded network's cost.
         settings (dict, optional): as the optimizer wrapper's ``morphnet`` (input shape,
             cost, threshold). Defaults to None.
         budget (float, optional): the cost to expand to; None: ``budget_ratio`` times the
@@ -381,6 +387,8 @@ def morphnet_export(cfg, model, out_dir: str, settings: dict | None = None,
         mode (str): ``'under'`` (the expanded cost never exceeds the budget) or
             ``'nearest'`` (closest, above or below). Defaults to ``'under'``.
         history (dict, optional): per-iteration scalars for the plot. Defaults to None.
+        min_width (int): the fewest channels a layer outside a residual branch keeps;
+            0: such a layer emptied is an error (no valid network). Defaults to 1.
 
     Returns:
         dict: the summary (also written to ``morphnet_summary.json``).
@@ -411,10 +419,18 @@ def morphnet_export(cfg, model, out_dir: str, settings: dict | None = None,
     reg = build_regularizer(model, s, require_consumers=True)
     graph = reg.graph
     scores = reg.scores().detach().cpu()
+    absent = [n for n, w in getattr(backbone, 'widths', resnet_widths(depth)).groups if w == 0]
     original = widths_from_groups(graph, [len(wg['cgs']) for wg in graph.width_groups],
-                                  names, order)
-    shr = shrink(reg)
-    shrunk = widths_from_groups(graph, shr.wg_widths, names, order)
+                                  names, order, absent)
+    # the residual branches as width-group indices: a block's mid groups
+    branch_of = {n: b for b, ns in resnet_branches(depth).items() for n in ns}
+    branches = {}
+    for k, labels in enumerate(group_names(graph, names)):
+        owners = {branch_of.get(n) for n in labels}
+        if len(owners) == 1 and None not in owners:
+            branches.setdefault(owners.pop(), []).append(k)
+    shr = shrink(reg, min_width=min_width, branches=branches)
+    shrunk = widths_from_groups(graph, shr.wg_widths, names, order, absent)
     const = 0.0
     if budget_scope == 'detector':
         const = total_cost(model, s['cost'], s['input_shape']) - reg.full_cost()
@@ -428,15 +444,23 @@ def morphnet_export(cfg, model, out_dir: str, settings: dict | None = None,
             raise ValueError(f'budget_ratio: a positive number is expected, got {budget_ratio!r}')
         budget = budget_ratio * orig_cost
     mult, expanded, exp_cost = expand(cost_fn, shrunk, budget, divisor, mode=mode)
+    # the paper's baseline: the original widths times one multiplier, at the expanded
+    # network's cost (the nearest that multiples of divisor allow)
+    u_mult, uniform, u_cost = expand(cost_fn, original, exp_cost, divisor, mode='nearest')
     os.makedirs(out_dir, exist_ok=True)
     state = model.state_dict()
     summary = dict(cost=s['cost'], budget_scope=budget_scope, input_shape=list(s['input_shape']),
                    threshold=s['threshold'], divisor=divisor, mode=mode, budget=float(budget),
+                   min_width=min_width,
+                   removed_blocks=sorted(set(shr.removed) | set(
+                       b for b, ns in resnet_branches(depth).items() if ns[0] in absent)),
+                   widened_layers=[graph.width_groups[k]['bns'] for k in shr.widened],
                    original=dict(cost=orig_cost, widths=original.to_dict()),
                    shrunk=dict(cost=cost_fn(shrunk), widths=shrunk.to_dict()),
-                   expanded=dict(cost=exp_cost, multiplier=mult, widths=expanded.to_dict()))
+                   expanded=dict(cost=exp_cost, multiplier=mult, widths=expanded.to_dict()),
+                   uniform=dict(cost=u_cost, multiplier=u_mult, widths=uniform.to_dict()))
     summary['expanded']['rel_error'] = (exp_cost - budget) / budget
-    for key, widths in (('shrunk', shrunk), ('expanded', expanded)):
+    for key, widths in (('shrunk', shrunk), ('expanded', expanded), ('uniform', uniform)):
         sub = osp.join(out_dir, key)
         os.makedirs(sub, exist_ok=True)
         new_cfg = copy.deepcopy(cfg)
@@ -452,8 +476,9 @@ def morphnet_export(cfg, model, out_dir: str, settings: dict | None = None,
         ckpt = osp.join(sub, 'model.pth')
         save_plain({'state_dict': sd, 'meta': {'morphnet': {'widths': widths.to_dict(),
                                                             'from': key}}}, ckpt)
-        # the shrunk net fine-tunes from its sliced weights; the expanded one retrains from
-        # scratch (MorphNet's protocol), its checkpoint holds the kept channels if wanted
+        # the shrunk net fine-tunes from its sliced weights; the expanded one (and the
+        # uniform baseline) retrains from scratch (MorphNet's protocol), its checkpoint
+        # holds the kept channels if wanted
         new_cfg.load_from = osp.abspath(ckpt) if key == 'shrunk' else None
         new_cfg.dump(osp.join(sub, 'config.py'))
         with open(osp.join(sub, 'widths.json'), 'w') as f:
@@ -471,6 +496,8 @@ def morphnet_export(cfg, model, out_dir: str, settings: dict | None = None,
                             measured_cost=measured)
     summary['expanded']['measured_rel_error'] = (summary['expanded']['measured_cost'] - budget) \
         / budget
+    summary['uniform']['measured_rel_to_expanded'] = (
+        summary['uniform']['measured_cost'] / summary['expanded']['measured_cost'] - 1)
     summary['plot'] = plot_morphnet(history or {}, dict(original=original, shrunk=shrunk,
                                                         expanded=expanded),
                                     osp.join(out_dir, 'morphnet.png'), s['cost'])
@@ -499,12 +526,13 @@ def morphnet_phase(cfg, ctx: PhaseContext) -> dict:
     regularizer: the last checkpoint an earlier phase produced, or
     ``morphnet_export.checkpoint`` (a file). Settings: the optimizer wrapper's ``morphnet``
     dict, and ``morphnet_export=dict(budget=None, budget_ratio=1.0,
-    budget_scope='backbone', divisor=8, mode='under', checkpoint=None)``."""
+    budget_scope='backbone', divisor=8, mode='under', min_width=1, checkpoint=None)``."""
     ow = cfg.get('optim_wrapper', {}) or {}
     settings = dict(ow.get('morphnet', {}) or {})
     settings.pop('scope', None)
     export = dict(cfg.get('morphnet_export', {}) or {})
-    allowed = ('budget', 'budget_ratio', 'budget_scope', 'divisor', 'mode', 'checkpoint')
+    allowed = ('budget', 'budget_ratio', 'budget_scope', 'divisor', 'mode', 'min_width',
+               'checkpoint')
     for k in export:
         if k not in allowed:
             raise bad_value('morphnet_export', k, allowed)
@@ -525,6 +553,7 @@ def morphnet_phase(cfg, ctx: PhaseContext) -> dict:
             'checkpoint': out['shrunk']['checkpoint'], 'budget': out['budget'],
             'cost_before': out['original']['cost'], 'cost_shrunk': out['shrunk']['cost'],
             'cost_expanded': e['measured_cost'], 'rel_error': e['measured_rel_error'],
+            'uniform_config': out['uniform']['config'], 'removed_blocks': out['removed_blocks'],
             'plot': out['plot']}
 
 

@@ -43,7 +43,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..space.base import bad_value
 from ..space.loading import load_genotype
-from ..space.width import Widths
+from ..space.width import Widths, removed_branches
 from .frozen import FrozenStagesMixin
 
 # ---------------------------------------------------------------------------------------
@@ -82,9 +82,21 @@ def resnet_widths(depth: int = 50, stem_channels: int = 64, base_channels: int =
     return Widths(tuple(groups))
 
 
+def resnet_branches(depth: int = 50) -> dict:
+    """``{'stage{s}/block{b}': [its mid group names]}``: the residual branches of a ResNet
+    of ``depth``, the parts a width genotype may prune away (widths 0)."""
+    if depth not in RESNET_ARCH:
+        raise bad_value('depth', depth, sorted(RESNET_ARCH))
+    kind, blocks = RESNET_ARCH[depth]
+    mids = ('mid', ) if kind == 'basic' else ('mid1', 'mid2')
+    return {f'stage{s}/block{b}': [f'stage{s}/block{b}/{m}' for m in mids]
+            for s, n in enumerate(blocks, 1) for b in range(1, n + 1)}
+
+
 def read_widths(widths, depth: int) -> Widths:
     """A :class:`Widths` from a Widths, its JSON dict, a ``{name: width}`` mapping or a list
-    of ``[name, width]`` pairs, checked against the groups of a ResNet of ``depth``."""
+    of ``[name, width]`` pairs, checked against the groups of a ResNet of ``depth``: a
+    width may be 0 only for all the mid groups of a block (its branch removed)."""
     expected = resnet_widths(depth)
     if widths is None:
         return expected
@@ -98,7 +110,9 @@ def read_widths(widths, depth: int) -> Widths:
     if missing or extra:
         raise ValueError(f'widths: a ResNet-{depth} needs exactly the groups of '
                          f'resnet_widths({depth}); missing {missing[:5]}, unknown {extra[:5]}')
-    return Widths(tuple((n, widths[n]) for n in expected.names))
+    widths = Widths(tuple((n, widths[n]) for n in expected.names))
+    removed_branches(widths, resnet_branches(depth))
+    return widths
 
 
 class WidthBlock(nn.Module):
@@ -106,10 +120,15 @@ class WidthBlock(nn.Module):
     explicit widths; attribute names as mmdet's blocks (``conv1``, ``bn1``, ...,
     ``downsample``).
 
+    With inner widths 0 (MorphNet pruned the branch away) the block has no residual
+    branch: it computes ``relu(x)`` (the identity after a ReLU) or, where the shape
+    changes, ``relu(downsample(x))``; ``removed`` is True.
+
     Args:
         kind (str): ``'basic'`` or ``'bottleneck'``.
         in_channels (int): input width.
-        mids (Sequence[int]): one (basic) or two (bottleneck) inner widths.
+        mids (Sequence[int]): one (basic) or two (bottleneck) inner widths; all 0: the
+            branch is removed.
         out_channels (int): output width (the residual stream).
         stride (int): stride of the block.
         conv_cfg (dict, optional): conv layer config. Defaults to None.
@@ -126,7 +145,10 @@ class WidthBlock(nn.Module):
             specs = [(in_channels, mids[0], 1, 1), (mids[0], mids[1], 3, stride),
                      (mids[1], out_channels, 1, 1)]
         self.norm_names = []
-        for i, (c_in, c_out, k, s) in enumerate(specs, 1):
+        self.removed = not all(mids)
+        if self.removed and any(mids):
+            raise ValueError(f'mids: all zero (branch removed) or all positive, got {list(mids)}')
+        for i, (c_in, c_out, k, s) in enumerate(specs if not self.removed else [], 1):
             self.add_module(f'conv{i}', build_conv_layer(conv_cfg, c_in, c_out, k, stride=s,
                                                          padding=k // 2, bias=False))
             name, norm = build_norm_layer(norm_cfg, c_out, postfix=i)
@@ -142,6 +164,8 @@ class WidthBlock(nn.Module):
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
+        if self.removed:
+            return self.relu(identity)
         n = len(self.norm_names)
         out = x
         for i in range(1, n + 1):
@@ -248,6 +272,11 @@ class WidthResNet(FrozenStagesMixin, BaseModule):
         return getattr(self, self.norm1_name)
 
     @property
+    def removed_blocks(self) -> list:
+        """Names (``'stage2/block1'``) of the blocks whose residual branch is removed."""
+        return list(removed_branches(self.widths, resnet_branches(self.depth)))
+
+    @property
     def out_channels(self) -> list:
         """Width of every output, in ``out_indices`` order."""
         return list(self._out_channels)
@@ -257,7 +286,8 @@ class WidthResNet(FrozenStagesMixin, BaseModule):
         if self.zero_init_residual and self._default_init:
             for layer in self.res_layers:
                 for block in getattr(self, layer):
-                    nn.init.constant_(getattr(block, block.norm_names[-1]).weight, 0)
+                    if block.norm_names:
+                        nn.init.constant_(getattr(block, block.norm_names[-1]).weight, 0)
 
     def forward(self, x):
         x = self.maxpool(self.relu(self.norm1(self.conv1(x))))
@@ -898,9 +928,11 @@ def group_names(graph: ChannelGraph, names: Mapping | None = None) -> list:
 
 
 def widths_from_groups(graph: ChannelGraph, wg_widths: Sequence[int],
-                       names: Mapping | None = None, order: Sequence[str] | None = None) -> Widths:
-    """A :class:`Widths` genotype from per-width-group widths (names as :func:`group_names`)."""
-    d = {}
+                       names: Mapping | None = None, order: Sequence[str] | None = None,
+                       absent: Sequence[str] = ()) -> Widths:
+    """A :class:`Widths` genotype from per-width-group widths (names as :func:`group_names`);
+    ``absent`` names groups the traced network does not have (a removed branch): width 0."""
+    d = {n: 0 for n in absent}
     for labels, w in zip(group_names(graph, names), wg_widths):
         for n in labels:
             d[n] = int(w)
@@ -927,30 +959,73 @@ def groups_from_widths(graph: ChannelGraph, widths: Widths, names: Mapping | Non
 @dataclass
 class ShrinkResult:
     keep: list  # bool per channel group
-    wg_widths: list  # live width per width group
+    wg_widths: list  # live width per width group (0: in a removed branch)
     cost: float  # live cost of the shrunk network
     full_cost: float
+    removed: list = field(default_factory=list)  # names of the removed branches
+    widened: list = field(default_factory=list)  # width groups raised to min_width
 
 
-def shrink(regularizer: MorphNetRegularizer) -> ShrinkResult:
+def shrink(regularizer: MorphNetRegularizer, min_width: int = 1,
+           branches: Mapping | None = None) -> ShrinkResult:
     """Keep the channel groups whose scale exceeds the threshold.
 
+    A layer the threshold empties never dead-ends the network:
+
+    * if it lies in one of ``branches`` (a residual block's inner layers), the whole
+      branch goes: every width group of it gets width 0 and the block becomes its
+      shortcut (MorphNet removes such structure);
+    * elsewhere it keeps its ``min_width`` channels of largest scale (any layer with
+      fewer live channels is raised to that too).
+
+    Args:
+        regularizer (MorphNetRegularizer): the trained network's regularizer.
+        min_width (int): the fewest channels a layer outside a removable branch keeps;
+            0 makes an emptied layer there an error. Defaults to 1.
+        branches (Mapping[str, Sequence[int]], optional): ``{name: width-group indices}``
+            of the removable branches. Defaults to None (none).
+
     Raises:
-        ValueError: the threshold would remove every channel of a layer (named).
+        ValueError: with ``min_width=0``, a layer outside every branch would lose every
+            channel, so no valid network remains (the layer named).
     """
+    if not isinstance(min_width, int) or isinstance(min_width, bool) or min_width < 0:
+        raise ValueError(f'min_width: an integer >= 0 is expected, got {min_width!r}')
     g = regularizer.graph
     with torch.no_grad():
+        scores = regularizer.scores().cpu().tolist()
         alive = regularizer.alive().cpu()
     keep = [bool(v) for v in alive.tolist()]
-    widths = []
-    for wg in g.width_groups:
-        w = sum(keep[c] for c in wg['cgs'])
-        if w == 0:
+    live = [sum(keep[c] for c in wg['cgs']) for wg in g.width_groups]
+    branches = dict(branches or {})
+    for name, wgs in branches.items():
+        bad = [k for k in wgs if not isinstance(k, int) or not 0 <= k < len(g.width_groups)]
+        if bad:
+            raise ValueError(f'branches[{name!r}]: width-group indices in '
+                             f'[0, {len(g.width_groups)}) are expected, got {bad}')
+    removed = [name for name, wgs in branches.items() if any(live[k] == 0 for k in wgs)]
+    gone = {k for name in removed for k in branches[name]}
+    widened = []
+    for k, wg in enumerate(g.width_groups):
+        if k in gone:
+            for c in wg['cgs']:
+                keep[c] = False
+            live[k] = 0
+            continue
+        if live[k] >= min(min_width, len(wg['cgs'])) and live[k] > 0:
+            continue
+        if min_width == 0:
             raise ValueError(f'threshold: {regularizer.threshold} removes every channel of the '
-                             f'layer(s) {wg["bns"][:4]}; lower the threshold or the '
-                             'regularizer strength')
-        widths.append(w)
-    return ShrinkResult(keep, widths, regularizer.model.cost(alive), regularizer.full_cost())
+                             f'layer(s) {wg["bns"][:4]}, outside any removable residual '
+                             'branch, so no valid network remains; lower the threshold or '
+                             'the regularizer strength, or keep min_width >= 1')
+        ranked = sorted(wg['cgs'], key=lambda c: (-scores[c], c))
+        for c in ranked[:min_width]:
+            keep[c] = True
+        live[k] = sum(keep[c] for c in wg['cgs'])
+        widened.append(k)
+    cost = regularizer.model.cost(torch.tensor(keep, dtype=torch.float64))
+    return ShrinkResult(keep, live, cost, regularizer.full_cost(), removed, widened)
 
 
 EXPAND_MODES = ('under', 'nearest')
@@ -984,7 +1059,9 @@ def expand(cost_fn, widths: Widths, budget: float, divisor: int = 8, max_multipl
         raise ValueError(f'budget: a positive number is expected, got {budget!r}')
     if mode not in EXPAND_MODES:
         raise bad_value('mode', mode, EXPAND_MODES)
-    lo = min(divisor / w for w in widths.values) / 2
+    if not any(widths.values):
+        raise ValueError('widths: every width is 0; nothing to expand')
+    lo = min(divisor / w for w in widths.values if w) / 2
     c_lo = cost_fn(widths.scaled(lo, divisor))
     if c_lo > budget:
         raise ValueError(f'budget: {budget:.6g} is below {c_lo:.6g}, the cost of the narrowest '
@@ -1084,8 +1161,8 @@ def transfer_state_dict(graph: ChannelGraph, state_dict: Mapping, target: Mappin
     return out
 
 
-__all__ = ['RESNET_ARCH', 'resnet_widths', 'read_widths', 'WidthBlock', 'WidthResNet',
-           'ChannelGraph', 'ConvEntry', 'trace_channels', 'add_consumers', 'CostModel',
+__all__ = ['RESNET_ARCH', 'resnet_widths', 'resnet_branches', 'read_widths', 'WidthBlock',
+           'WidthResNet', 'ChannelGraph', 'ConvEntry', 'trace_channels', 'add_consumers', 'CostModel',
            'MorphNetRegularizer', 'resnet_group_names', 'group_names', 'widths_from_groups',
            'groups_from_widths', 'ShrinkResult', 'shrink', 'expand', 'EXPAND_MODES',
            'channel_order', 'transfer_state_dict', 'COSTS']

@@ -8,7 +8,7 @@ from .published import (AMOEBANET_A, NASFPN_7CELL, NASNET_A, PNASNET_5, PUBLISHE
                         PUBLISHED_SPACES, get_published, published_space)
 from .registry import (GENOTYPES, SPACES, build_space, genotype_from_dict, register_space,
                        space_config)
-from .width import Widths, WidthSpace, round_width
+from .width import Widths, WidthSpace, removed_branches, round_width
 
 __all__ = ['Assignment', 'ChoiceSpace', 'Decision', 'SearchSpace', 'bad_value']
 __all__ += ['AMOEBA_OPS', 'CELL_OPS', 'COMBINE_OPS', 'CONCAT_RULES', 'NASNET_OPS', 'PNAS_OPS',
@@ -19,4 +19,4 @@ __all__ += ['AMOEBANET_A', 'NASFPN_7CELL', 'NASNET_A', 'PNASNET_5', 'PUBLISHED',
             'PUBLISHED_SPACES', 'get_published', 'published_space']
 __all__ += ['GENOTYPES', 'SPACES', 'build_space', 'genotype_from_dict', 'register_space',
             'space_config']
-__all__ += ['Widths', 'WidthSpace', 'round_width']
+__all__ += ['Widths', 'WidthSpace', 'removed_branches', 'round_width']

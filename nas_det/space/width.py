@@ -6,6 +6,11 @@ A genotype is an ordered list of named channel groups (semantic names such as ``
 or ``'stage1/block1/mid'``, chosen by the model) with one width each. MorphNet itself
 learns widths with a regularizer and then rescales them (:meth:`Widths.scaled`); as a
 search space each group picks its width from a list of candidates.
+
+A width of 0 means the group was pruned away. The model says where that is allowed:
+only the groups of a removable *branch* (the inner layers of a residual block, whose
+block then becomes the identity or its shortcut projection), and then all of the
+branch's groups together (:func:`removed_branches` checks it).
 """
 from __future__ import annotations
 
@@ -33,9 +38,11 @@ def _pairs(value, field: str) -> list:
     return out
 
 
-def _width(value, field: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f'{field}: a positive integer width is expected, got {value!r}')
+def _width(value, field: str, allow_zero: bool = False) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < (0 if allow_zero else 1):
+        what = 'an integer width >= 0 (0: pruned away)' if allow_zero else \
+            'a positive integer width'
+        raise ValueError(f'{field}: {what} is expected, got {value!r}')
     return value
 
 
@@ -49,13 +56,15 @@ class Widths:
     """A width per named channel group, in order.
 
     Args:
-        groups (Mapping[str, int] | Sequence[tuple[str, int]]): the groups and widths.
+        groups (Mapping[str, int] | Sequence[tuple[str, int]]): the groups and widths;
+            0 marks a group pruned away (see :func:`removed_branches`).
     """
     groups: tuple
 
     def __post_init__(self):
         pairs = _pairs(self.groups, 'groups')
-        object.__setattr__(self, 'groups', tuple((n, _width(w, n)) for n, w in pairs))
+        object.__setattr__(self, 'groups', tuple((n, _width(w, n, allow_zero=True))
+                                                 for n, w in pairs))
 
     @property
     def names(self) -> tuple:
@@ -76,7 +85,7 @@ class Widths:
 
     def scaled(self, multiplier: float, divisor: int = 8) -> 'Widths':
         """Every width times ``multiplier``, rounded to a multiple of ``divisor`` (at
-        least ``divisor``): MorphNet's uniform expansion step.
+        least ``divisor``; a pruned group stays at 0): MorphNet's uniform expansion step.
 
         Args:
             multiplier (float): the factor, > 0.
@@ -86,7 +95,8 @@ class Widths:
                 or not multiplier > 0:
             raise ValueError(f'multiplier: a positive number is expected, got {multiplier!r}')
         _width(divisor, 'divisor')
-        return Widths(tuple((n, round_width(w * multiplier, divisor)) for n, w in self.groups))
+        return Widths(tuple((n, round_width(w * multiplier, divisor) if w else 0)
+                            for n, w in self.groups))
 
     def __str__(self) -> str:
         return ' '.join(f'{n}={w}' for n, w in self.groups)
@@ -101,6 +111,40 @@ class Widths:
         if 'groups' not in d:
             raise ValueError(f'{WidthSpace.name}: field "groups" is missing')
         return cls(d['groups'])
+
+
+def removed_branches(widths: Widths, branches: Mapping) -> tuple:
+    """The branches a genotype prunes away, checked: a width may be 0 only in a branch's
+    groups, and then in all of them.
+
+    Args:
+        widths (Widths): the genotype.
+        branches (Mapping[str, Sequence[str]]): ``{branch name: its group names}``, the
+            parts of the network that may go (a residual block's inner layers).
+
+    Returns:
+        tuple: the names of the removed branches, in ``branches`` order.
+
+    Raises:
+        ValueError: a 0 outside every branch (no valid network remains), or a branch
+            only partly pruned; the message names the group.
+    """
+    in_branch = {n: b for b, names in branches.items() for n in names}
+    for n, w in widths.groups:
+        if w == 0 and n not in in_branch:
+            raise ValueError(f'{n}: 0 channels leave no valid network; only the inner '
+                             f'groups of a residual block may be 0 (the block is then '
+                             f'skipped), got {n}=0')
+    removed = []
+    for b, names in branches.items():
+        vals = {n: widths[n] for n in names if n in widths.names}
+        if any(v == 0 for v in vals.values()):
+            if any(vals.values()):
+                zero = [n for n, v in vals.items() if v == 0]
+                raise ValueError(f'{b}: the branch is removed ({zero[0]} = 0), so all of '
+                                 f'{list(vals)} must be 0, got {vals}')
+            removed.append(b)
+    return tuple(removed)
 
 
 class WidthSpace(SearchSpace):
