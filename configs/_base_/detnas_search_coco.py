@@ -5,16 +5,21 @@
 #     with at most `max_flops` backbone FLOPs (multiply-adds at 1x3x224x224: 300M for the
 #     300M space, 1.3G for the 1.3G space);
 #   - per candidate, BN statistics re-estimated on `bn_batches` training batches, then
-#     reward = COCO bbox mAP on the val images (`num_val_images`).
+#     reward = COCO bbox mAP on the held-out training images (`num_val_images`).
 # Candidates are split across the ranks. Search settings from the command line go through
 # `search_cfg`, which the search phase reads by name, e.g.
 #   --cfg-options search_cfg.evaluator.bn_batches=50
-# The paper scores candidates on 5k images held out of the training set (and fine-tunes
-# on the rest); here they are scored on val2017 (5,000 images, the old minival). To hold
-# images out instead, give the search phase your split:
-#   --cfg-options phases.1.val_dataloader.dataset.ann_file=... \
-#                 phases.1.val_dataloader.dataset.data_prefix.img=train2017/ \
-#                 phases.1.val_evaluator.ann_file=<data_root>/...
+# As the official DetNAS code, candidates are scored on 5,000 images held out of COCO
+# train2017, and the supernet is fine-tuned on the other 112,266: the first phase
+# (`split`) writes both annotation files beside instances_train2017.json (once; skipped
+# when up to date; `python tools/split_coco.py` writes the same files by hand). val2017 is
+# never seen by the search: only the exported config (the whole of train2017, val2017)
+# trains and reports on it. The phases name their data by name (`on_train_rest`,
+# `on_heldout`, `heldout_evaluator`, merged over the config's loaders and metric), so a
+# child config or --cfg-options changes them there; another data root, e.g.:
+#   --cfg-options heldout_split.data_root=/data/coco/ \
+#                 heldout_evaluator.ann_file=/data/coco/annotations/instances_train2017_search-heldout.json
+# (with the dataloaders' data_root), or no held-out split at all: phases=[...] without it.
 search_cfg = dict(
     type='SearchLoop',
     strategy=dict(
@@ -31,9 +36,25 @@ search_cfg = dict(
 # statistics of different paths (a SyncBN checkpoint loads into BN: same keys)
 search_model = dict(backbone=dict(norm_cfg=dict(type='BN', requires_grad=True)))
 
+search_data_root = 'data/coco/'
+heldout_split = dict(
+    data_root=search_data_root,
+    ann_file='annotations/instances_train2017.json',
+    heldout='annotations/instances_train2017_search-heldout.json',
+    rest='annotations/instances_train2017_search-rest.json',
+    num_images=5000, seed=0)
+on_train_rest = dict(dataset=dict(ann_file=heldout_split['rest']))
+on_heldout = dict(dataset=dict(ann_file=heldout_split['heldout'],
+                               data_prefix=dict(img='train2017/')))
+heldout_evaluator = dict(ann_file=search_data_root + heldout_split['heldout'])
+
 phases = [
-    dict(type='train'),
+    dict(type='split'),
+    dict(type='train', train_dataloader='on_train_rest', val_dataloader='on_heldout',
+         val_evaluator='heldout_evaluator'),
     # by name: a config inheriting this one changes the search by overriding `search_cfg`
-    dict(type='search', load_from='previous', model='search_model', train_cfg='search_cfg'),
+    dict(type='search', load_from='previous', model='search_model', train_cfg='search_cfg',
+         train_dataloader='on_train_rest', val_dataloader='on_heldout',
+         val_evaluator='heldout_evaluator'),
     dict(type='export', export=dict(module='backbone', init_from_supernet=True)),
 ]

@@ -62,3 +62,19 @@ def check_data(cfg) -> None:
     for e in (ev if isinstance(ev, list) else [ev]):
         if isinstance(e, dict) and 'Coco' in str(e.get('type', '')) and e.get('ann_file'):
             check_coco_annotation(e['ann_file'], 'val_evaluator.ann_file')
+
+
+def check_val_annotations(cfg, where: str = '') -> None:
+    """Refuse a COCO ``val_evaluator`` whose ``ann_file`` is not the annotation file of
+    the ``val_dataloader``'s ``CocoDataset``: the metric would score the predictions of
+    one set's images against another set's boxes (same image ids, other images)."""
+    dl, ev = cfg.get('val_dataloader'), cfg.get('val_evaluator')
+    if not isinstance(dl, dict) or not isinstance(ev, dict) or 'Coco' not in str(ev.get('type')):
+        return
+    data = list(_dataset_ann_files(dl.get('dataset', {})))
+    if len(data) != 1 or not ev.get('ann_file'):
+        return
+    if osp.abspath(data[0]) != osp.abspath(ev['ann_file']):
+        raise ValueError(f'{where}val_evaluator.ann_file: {ev["ann_file"]} is not the '
+                         f'annotation file of val_dataloader.dataset ({data[0]}); set both to '
+                         'the same set')

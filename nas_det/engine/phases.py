@@ -39,8 +39,9 @@ class PhaseContext:
 
 
 # Phase overrides that may name a top-level dict of the config instead of holding one:
-# ``train_cfg`` is then replaced by it, ``model`` gets it merged in.
-REFERENCE_KEYS = ('train_cfg', 'model')
+# ``train_cfg`` is then replaced by it, the others get it merged in (e.g. a search phase's
+# ``val_dataloader='on_heldout'``: the held-out annotation file over the config's loader).
+REFERENCE_KEYS = ('train_cfg', 'model', 'train_dataloader', 'val_dataloader', 'val_evaluator')
 
 
 def _resolve_references(cfg, over: dict, i: int) -> dict:
@@ -143,7 +144,9 @@ def phase_config(cfg, overrides: dict, work_dir: str):
     """A deep copy of ``cfg`` with the phase's overrides merged and its work dir set."""
     pcfg = copy.deepcopy(cfg)
     if overrides:
-        pcfg.merge_from_dict(overrides, allow_list_keys=True)
+        # a copy: mmengine's merge pops `_delete_` out of the dicts it is given, and the
+        # same overrides are merged twice (dry check before the first phase, then the run)
+        pcfg.merge_from_dict(copy.deepcopy(overrides), allow_list_keys=True)
     pcfg.work_dir = work_dir
     pcfg.pop('phases', None)
     return pcfg
@@ -260,6 +263,8 @@ def search_phase(cfg, ctx: PhaseContext) -> dict:
     if not isinstance(cfg.get('train_cfg'), dict) or cfg.train_cfg.get('type') != 'SearchLoop':
         raise ValueError("phase 'search': train_cfg must be dict(type='SearchLoop', ...)")
     _resolve_load_from(cfg, ctx)
+    from .checks import check_val_annotations
+    check_val_annotations(cfg, "phase 'search': ")
     if untrained_search(cfg):
         print('[nas_det] phase search: no load_from: searching an untrained model', flush=True)
     cfg.train_cfg.resume = ctx.resume

@@ -1,0 +1,363 @@
+#!/usr/bin/env python
+"""The DetNAS demo: search, then retrain the best path against random paths from scratch.
+
+1. Runs the search config (default: the digits one) with ``tools/search.py --resume``:
+   held-out split of the training images, supernet training on the rest, evolutionary
+   search under the FLOPs limit scored on the held-out images, export of the best path.
+2. Draws ``--random-paths`` random paths under the same FLOPs limit, within
+   ``--flops-tolerance`` of the best path's FLOPs (the same draw for the same seed).
+3. Retrains the best path and each random path from scratch (no supernet weights), with
+   one schedule (``--retrain-iters``), for every seed of ``--seeds``: the exported config
+   with only the genotype and the seed changed. Each run trains on the whole training set
+   and is scored once, at its end, with COCO bbox mAP on val (unrounded).
+4. Prints every run, the best path and the random paths as mean +- std, and one line
+   saying whether the best path is separated from the random ones beyond the noise (the
+   difference of the means larger than twice its standard error).
+
+    python bench/detnas_demo.py                     # what `bash tools/demo.sh` runs
+    python bench/detnas_demo.py --tiny              # a few iterations of everything (CI)
+    python bench/detnas_demo.py --full              # longer supernet, search and retrains
+
+Resumable: every retrain writes ``result.json`` in its folder under
+``<work dir>/retrain``; a rerun reuses finished runs, resumes the search, and restarts an
+unfinished retrain. ``--resume`` is accepted (the demo always resumes).
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import math
+import os
+import os.path as osp
+import random
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIG = 'configs/detnas/retinanet_detnas-shufflenet-300M_search_digits.py'
+
+# settings of the modes; --cfg-options given on the command line come after (and win)
+TINY_SEARCH = ['train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+               'default_hooks.checkpoint.interval=2', 'train_dataloader.batch_size=2',
+               'val_dataloader.batch_size=2', 'heldout_split.num_images=4',
+               'search_cfg.strategy.population=4', 'search_cfg.strategy.top_k=2',
+               'search_cfg.strategy.num_mutation=1', 'search_cfg.strategy.num_crossover=1',
+               'search_cfg.strategy.generations=1', 'search_cfg.evaluator.bn_batches=1',
+               'search_cfg.evaluator.num_val_images=4', 'search_cfg.compare_random=0',
+               'search_cfg.plot=False']
+FULL_SEARCH = ['train_cfg.max_iters=1200', 'train_cfg.val_interval=1200',
+               'default_hooks.checkpoint.interval=400',
+               'param_scheduler.1.end=1200', 'param_scheduler.1.T_max=1160',
+               'search_cfg.strategy.population=20', 'search_cfg.strategy.generations=8',
+               'search_cfg.evaluator.num_val_images=100', 'search_cfg.evaluator.bn_batches=8']
+MODES = {
+    'default': dict(retrain_iters=150, seeds=[0, 1], random_paths=3, search=[]),
+    'tiny': dict(retrain_iters=2, seeds=[0, 1], random_paths=1, search=TINY_SEARCH),
+    'full': dict(retrain_iters=1000, seeds=[0, 1, 2], random_paths=5, search=FULL_SEARCH),
+}
+
+
+def log(msg: str) -> None:
+    print(f'[demo] {msg}', flush=True)
+
+
+def run_search(args) -> dict:
+    """Run the search config (resumably); return the export and search phase outputs."""
+    cmd = [sys.executable, 'tools/search.py', args.config, '--work-dir', args.work_dir,
+           '--resume']
+    opts = args.search_options + args.cfg_options
+    if opts:
+        cmd += ['--cfg-options', *opts]
+    env = {**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': os.environ.get(
+        'OMP_NUM_THREADS', '1')}
+    t0 = time.time()
+    p = subprocess.run(cmd, cwd=ROOT, env=env)
+    if p.returncode:
+        raise SystemExit(f'[demo] the search ({" ".join(cmd[1:3])}) failed with status '
+                         f'{p.returncode}')
+    out = {}
+    for phase in ('search', 'export'):
+        marker = osp.join(args.work_dir, phase, 'phase_done.json')
+        if not osp.isfile(marker):
+            raise SystemExit(f'[demo] {args.config}: no {phase} phase finished in '
+                             f'{args.work_dir} (a DetNAS search config with search and export '
+                             'phases is expected)')
+        with open(marker) as f:
+            out[phase] = json.load(f)
+    out['seconds'] = time.time() - t0
+    return out
+
+
+def draw_random_paths(best: dict, backbone: dict, max_flops: float | None,
+                      cost_input_shape, n: int, tolerance: float, seed: int) -> list:
+    """``n`` distinct random paths of the best path's space, other than it, with at most
+    ``max_flops`` and within ``tolerance`` (relative) of its FLOPs."""
+    from nas_det.models.flops import backbone_cost
+    from nas_det.space.detnas import DetNASPath, DetNASSpace
+    g_best = DetNASPath.from_dict(best)
+    space = DetNASSpace(g_best.stage_blocks)
+
+    def flops(g):
+        return backbone_cost(backbone.get('arch', '300M'), g, tuple(cost_input_shape),
+                             backbone.get('widen_factor', 1.0),
+                             backbone.get('with_last_conv', False))['flops']
+
+    target = flops(g_best)
+    rng = random.Random(seed)
+    picks, seen = [], {str(g_best)}
+    for _ in range(200000):
+        if len(picks) == n:
+            break
+        g = space.sample(rng)
+        f = flops(g)
+        if str(g) in seen or (max_flops is not None and f > max_flops) \
+                or abs(f - target) > tolerance * target:
+            continue
+        seen.add(str(g))
+        picks.append((g, f))
+    if len(picks) < n:
+        raise SystemExit(f'[demo] --flops-tolerance {tolerance}: only {len(picks)} random paths '
+                         f'within it of the best path ({target / 1e6:.1f}M FLOPs); widen it')
+    return [(g_best, target)] + picks
+
+
+def schedule(n: int) -> list:
+    warm = min(40, n // 4)
+    sched = [dict(type='CosineAnnealingLR', by_epoch=False, begin=warm, end=n,
+                  T_max=max(1, n - warm))]
+    if warm:
+        sched.insert(0, dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
+                             end=warm))
+    return sched
+
+
+def retrain_job(label: str, genotype, flops: float, seed: int, args) -> dict:
+    """Train ``genotype`` from scratch with the exported config (seed ``seed``); score it
+    on val. Reuses a finished run's ``result.json``."""
+    wd = osp.join(args.work_dir, 'retrain', f'{label}_seed{seed}')
+    res_file = osp.join(wd, 'result.json')
+    if osp.isfile(res_file):
+        with open(res_file) as f:
+            return json.load(f)
+    os.makedirs(wd, exist_ok=True)
+    n = args.retrain_iters
+    cfg_file = osp.join(args.work_dir, 'retrain', 'configs', f'{label}_seed{seed}.py')
+    os.makedirs(osp.dirname(cfg_file), exist_ok=True)
+    with open(cfg_file, 'w') as f:
+        f.write(f'''# written by bench/detnas_demo.py: {label}, from scratch, seed {seed}
+_base_ = {args.exported!r}
+load_from = None
+# the search's score threshold (COCO practice; mmdet's 0.05 keeps no box of a weak model)
+model = dict(backbone=dict(genotype={genotype.to_dict()!r}), test_cfg=dict(score_thr=0.001))
+randomness = dict(seed={seed})
+# no validation while training: the run is scored once, at its end, unrounded
+train_cfg = dict(max_iters={n}, val_interval={n}, val_begin={n + 1})
+param_scheduler = {schedule(n)!r}
+default_hooks = dict(checkpoint=dict(interval={n}, max_keep_ckpts=1),
+                     logger=dict(interval={max(1, min(50, n))}))
+''')
+    log_file = osp.join(wd, 'train.log')
+    env = {**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1'}
+    t0 = time.time()
+    with open(log_file, 'w') as f:
+        p = subprocess.run([sys.executable, osp.abspath(__file__), '--worker', cfg_file, wd],
+                           cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
+    if p.returncode:
+        with open(log_file) as f:
+            tail = f.read()[-3000:]
+        raise RuntimeError(f'retrain {label} seed {seed} failed; see {log_file}:\n{tail}')
+    with open(osp.join(wd, 'metrics.json')) as f:
+        metrics = json.load(f)
+    res = dict(label=label, seed=seed, genotype=str(genotype), flops=flops,
+               mAP=metrics['coco/bbox_mAP'], mAP50=metrics.get('coco/bbox_mAP_50'),
+               seconds=round(time.time() - t0, 1), iters=n)
+    with open(res_file, 'w') as f:
+        json.dump(res, f, indent=1)
+    return res
+
+
+def worker(cfg_file: str, wd: str) -> None:
+    """Train a retrain config (resuming its checkpoint when there is one), then score the
+    model on val with the config's metric, unrounded; writes ``<wd>/metrics.json``."""
+    sys.path.insert(0, ROOT)
+    import torch
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    import nas_det  # noqa: F401
+    from nas_det.engine.evaluators import local_metrics, reward_from_metrics, unwrap
+    cfg = Config.fromfile(cfg_file)
+    cfg.work_dir = wd
+    cfg.resume = osp.isfile(osp.join(wd, 'last_checkpoint'))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    model = unwrap(runner.model)
+    model.eval()
+    loop = runner.val_loop  # built by Runner: dataloader + evaluator with dataset meta
+    with torch.no_grad():
+        for data in loop.dataloader:
+            loop.evaluator.process(data_samples=model.val_step(data), data_batch=data)
+    metric = 'coco/bbox_mAP'
+    _, metrics = reward_from_metrics(local_metrics(loop.evaluator), metric)  # none kept: 0
+    with open(osp.join(wd, 'metrics.json'), 'w') as f:
+        json.dump({k: v for k, v in metrics.items() if isinstance(v, float)}, f)
+
+
+def mean_std(values: list) -> tuple:
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def separation(best: list, rand: list) -> tuple:
+    """``(separated, difference, standard error)``: the difference of the means and its
+    standard error (Welch); separated when the difference exceeds twice the error."""
+    (mb, sb), (mr, sr) = mean_std(best), mean_std(rand)
+    se = math.sqrt(sb ** 2 / len(best) + sr ** 2 / len(rand))
+    diff = mb - mr
+    return diff > 2 * se and diff > 0, diff, se
+
+
+def prepare_tiny(args) -> None:
+    """A tiny detection set in the work dir, and the options that point the config at it."""
+    sys.path.insert(0, ROOT)
+    from nas_det.data import make_detection_set
+    data = osp.join(args.work_dir, 'data')
+    make_detection_set(data, num_train=16, num_val=8, seed=0)
+    held = 'annotations/instances_train_search-heldout.json'
+    args.search_options = [
+        f'train_dataloader.dataset.data_root={data}/', f'val_dataloader.dataset.data_root={data}/',
+        f'test_dataloader.dataset.data_root={data}/',
+        f'val_evaluator.ann_file={data}/annotations/instances_val.json',
+        f'test_evaluator.ann_file={data}/annotations/instances_val.json',
+        f'heldout_split.data_root={data}/', f'heldout_evaluator.ann_file={data}/{held}',
+        *args.search_options]
+
+
+def main(argv=None) -> None:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ['--worker']:
+        worker(*argv[1:3])
+        return
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--config', default=CONFIG, help=f'the search config (default {CONFIG})')
+    p.add_argument('--work-dir', default=None,
+                   help='default work_dirs/<config name>[_tiny|_full]')
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument('--tiny', action='store_true',
+                      help='a few iterations of everything on a 16-image set (a test)')
+    mode.add_argument('--full', action='store_true',
+                      help='longer supernet training, search and retrains, 3 seeds')
+    p.add_argument('--retrain-iters', type=int, default=None,
+                   help='iterations of every retrain (default 150; --tiny 2, --full 1000)')
+    p.add_argument('--seeds', type=int, nargs='+', default=None,
+                   help='retrain seeds (default 0 1; --full 0 1 2)')
+    p.add_argument('--random-paths', type=int, default=None,
+                   help='random paths retrained (default 3; --tiny 1, --full 5)')
+    p.add_argument('--flops-tolerance', type=float, default=0.1,
+                   help='random paths within this relative distance of the best path\'s '
+                   'FLOPs (and under the limit); default 0.1')
+    p.add_argument('--jobs', type=int, default=2, help='retrains at a time (one thread each)')
+    p.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                   help='more --cfg-options for the search config')
+    p.add_argument('--resume', action='store_true', help='accepted; the demo always resumes')
+    args = p.parse_args(argv)
+    name = 'tiny' if args.tiny else 'full' if args.full else 'default'
+    preset = MODES[name]
+    args.retrain_iters = args.retrain_iters or preset['retrain_iters']
+    args.seeds = sorted(set(args.seeds if args.seeds is not None else preset['seeds']))
+    args.random_paths = args.random_paths if args.random_paths is not None \
+        else preset['random_paths']
+    args.search_options = list(preset['search'])
+    if args.retrain_iters <= 0 or args.jobs <= 0 or args.random_paths <= 0:
+        p.error('--retrain-iters, --jobs and --random-paths: positive integers are expected')
+    if len(args.seeds) < 2:
+        p.error('--seeds: at least 2 seeds are needed to tell the noise')
+    if not osp.isfile(osp.join(ROOT, args.config)) and not osp.isfile(args.config):
+        p.error(f'--config: {args.config} does not exist')
+    stem = osp.splitext(osp.basename(args.config))[0]
+    args.work_dir = osp.abspath(args.work_dir or osp.join(
+        'work_dirs', stem + ('' if name == 'default' else f'_{name}')))
+    os.makedirs(args.work_dir, exist_ok=True)
+    if args.tiny:
+        prepare_tiny(args)
+    t0 = time.time()
+
+    # 1. split, supernet, search, export
+    out = run_search(args)
+    search, export = out['search'], out['export']
+    t_search = time.time() - t0
+    sys.path.insert(0, ROOT)
+    from mmengine.config import Config
+    args.exported = osp.abspath(export['config'])
+    exported = Config.fromfile(args.exported)
+    backbone = exported.model.backbone.to_dict()
+    search_cfg = exported.get('search_cfg', None) or {}
+    max_flops = search_cfg.get('max_flops')
+    shape = search_cfg.get('cost_input_shape', (3, 224, 224))
+    with open(search['best_genotype']) as f:
+        best = json.load(f)
+    best = best.get('genotype', best)
+
+    # 2. the best path and random paths under the same limit, of similar FLOPs
+    paths = draw_random_paths(best, backbone, max_flops, shape, args.random_paths,
+                              args.flops_tolerance, seed=12345)
+    jobs = [('best' if i == 0 else f'random{i}', g, f, s)
+            for i, (g, f) in enumerate(paths) for s in args.seeds]
+    log(f'search: best {paths[0][0]} ({paths[0][1] / 1e6:.1f}M FLOPs), held-out mAP '
+        f'{search.get("best_reward", float("nan")):.4g}; {len(jobs)} retrains of '
+        f'{args.retrain_iters} iterations from scratch ({len(paths) - 1} random paths within '
+        f'{args.flops_tolerance:.0%} of its FLOPs, under {(max_flops or math.inf) / 1e6:.0f}M; '
+        f'seeds {args.seeds})')
+
+    # 3. retrains
+    t1 = time.time()
+    results = []
+    with cf.ThreadPoolExecutor(args.jobs) as pool:
+        futures = {pool.submit(retrain_job, *job, args): job for job in jobs}
+        for fut in cf.as_completed(futures):
+            try:
+                r = fut.result()
+            except RuntimeError as e:
+                for other in futures:
+                    other.cancel()
+                raise SystemExit(f'[demo] {e}')
+            results.append(r)
+            log(f'{r["label"]} seed {r["seed"]}: val mAP {r["mAP"]:.4f} ({r["seconds"]:.0f} s)')
+    t_retrain = time.time() - t1
+
+    # 4. report
+    results.sort(key=lambda r: (r['label'] != 'best', r['label'], r['seed']))
+    print(f'\n{"path":<9}{"seed":>5}{"FLOPs":>9}{"val mAP":>10}{"mAP@50":>9}  genotype')
+    for r in results:
+        print(f'{r["label"]:<9}{r["seed"]:>5}{r["flops"] / 1e6:>8.1f}M{r["mAP"]:>10.4f}'
+              f'{r["mAP50"] if r["mAP50"] is not None else float("nan"):>9.4f}  {r["genotype"]}')
+    best_maps = [r['mAP'] for r in results if r['label'] == 'best']
+    rand_maps = [r['mAP'] for r in results if r['label'] != 'best']
+    (mb, sb), (mr, sr) = mean_std(best_maps), mean_std(rand_maps)
+    print()
+    print(f'best path    ({len(best_maps)} seeds): val mAP {mb:.4f} +- {sb:.4f}')
+    print(f'random paths ({len(paths) - 1} paths x {len(args.seeds)} seeds): val mAP '
+          f'{mr:.4f} +- {sr:.4f}')
+    sep, diff, se = separation(best_maps, rand_maps)
+    if sep:
+        print(f'the best path is separated from the random paths beyond the noise '
+              f'(difference {diff:+.4f} > 2 x its standard error {se:.4f})')
+    else:
+        print(f'the best path is NOT separated from the random paths beyond the noise '
+              f'(difference {diff:+.4f}, 2 x its standard error {2 * se:.4f})')
+    summary = dict(best=best_maps, random=rand_maps, separated=sep, difference=diff,
+                   standard_error=se, retrain_iters=args.retrain_iters, seeds=args.seeds,
+                   search_seconds=round(t_search, 1), retrain_seconds=round(t_retrain, 1),
+                   results=results)
+    with open(osp.join(args.work_dir, 'demo_summary.json'), 'w') as f:
+        json.dump(summary, f, indent=1)
+    log(f'wall time: search {t_search:.0f} s, retrains {t_retrain:.0f} s (this run; finished '
+        f'parts of a resumed run are not counted); summary in '
+        f'{osp.join(args.work_dir, "demo_summary.json")}')
+
+
+if __name__ == '__main__':
+    main()
