@@ -18,6 +18,10 @@ Two benchmarks:
   target; reward = decisions equal to the target + 0.5 * closeness (optimum 12.5).
   Decisions do not interact, which flatters model-based strategies.
 
+For ``digits`` a multi-objective section follows: NSGA2 against random search on accuracy
+up and parameters down, as the share of the exact front (all 750 enumerated) found and
+the hypervolume relative to the exact front's.
+
 Each (strategy, budget, seed) is one run of ``build_strategy(cfg, space, seed=seed,
 max_trials=budget)`` driven through natural batches of ``ask()`` and ``tell()``: the
 strategies' defaults scale with ``max_trials``, as a user's would (a strategy whose
@@ -112,6 +116,13 @@ class Digits:
     def __call__(self, g) -> float:
         return self.acc[self.space.key(g)]
 
+    OP_PARAMS = {'relu': 32 * 32 + 32, 'tanh': 32 * 32 + 32, 'skip': 0,
+                 'bottleneck': 32 * 8 + 8 + 8 * 32 + 32, 'wide': 32 * 128 + 128 + 128 * 32 + 32}
+
+    def params(self, g) -> int:
+        """Parameters of the network (stem and classifier included)."""
+        return 196 * 32 + 32 + 32 * 10 + 10 + sum(self.OP_PARAMS[g[f'op{i}']] for i in (1, 2, 3))
+
     def random_expectation(self, budget):
         """Exact mean of the best of ``budget`` distinct uniform draws."""
         n, vals = len(self.sorted), self.sorted
@@ -120,6 +131,50 @@ class Digits:
         total = math.comb(n, budget)
         return sum(v * (math.comb(i + 1, budget) - math.comb(i, budget)) / total
                    for i, v in enumerate(vals))
+
+
+# ---- multi-objective: accuracy up, parameters down ------------------------------------------
+def pareto_section(bench, seeds: int, budgets: list) -> None:
+    """NSGA2 against random search on (accuracy, parameters) of the digits table: share of
+    the exact front found and hypervolume relative to the exact front's."""
+    from nas_det.strategies.multi_objective import hypervolume_2d, non_dominated_sort
+    everything = [bench.space.from_tokens(t) for t in _product(bench.space.cardinalities)]
+    pts = {bench.space.key(g): (bench(g), -bench.params(g)) for g in everything}
+    keys = list(pts)
+    exact = {keys[i] for i in non_dominated_sort([pts[k] for k in keys])[0]}
+    ref = (min(a for a, _ in pts.values()), min(p for _, p in pts.values()) - 1)
+    hv_exact = hypervolume_2d([pts[k] for k in exact], ref)
+    print(f'\n== digits, 2 objectives (accuracy up, parameters down): exact front of '
+          f'{len(exact)} architectures; {seeds} seeds; share of the exact front found / '
+          'hypervolume relative to the exact front\n')
+    print(f'{"strategy":18s}' + ''.join(f'{"B=" + str(b):>26s}' for b in budgets))
+    for name, cfg in (('random', dict(type='random')), ('nsga2', dict(type='NSGA2'))):
+        cells = []
+        for b in budgets:
+            share, hv = [], []
+            for seed in range(seeds):
+                with warnings.catch_warnings():
+                    warnings.simplefilter('ignore')
+                    s = build_strategy(cfg, bench.space, seed=seed, max_trials=b,
+                                       **({'cost': bench.params} if name == 'nsga2' else {}))
+                while not s.done:
+                    batch = s.ask()
+                    if not batch:
+                        break
+                    for g in batch:
+                        s.tell(g, bench(g))
+                seen = [k for k, _ in s.history]
+                front = [seen[i] for i in non_dominated_sort([pts[k] for k in seen])[0]]
+                share.append(len(exact & set(front)) / len(exact))
+                hv.append(hypervolume_2d([pts[k] for k in front], ref) / hv_exact)
+            (m1, e1), (m2, e2) = mean_se(share), mean_se(hv)
+            cells.append(f'{m1:.2f}±{e1:.2f} / {m2:.3f}±{e2:.3f}')
+        print(f'{name:18s}' + ''.join(f'{c:>26s}' for c in cells))
+
+
+def _product(cards):
+    import itertools
+    return itertools.product(*(range(n) for n in cards))
 
 
 # ---- runs ---------------------------------------------------------------------------------
@@ -270,6 +325,8 @@ def main(argv=None) -> None:
                             f' (n={len(log[(kind, b)])})' for b in blocks))
                 print(f'{name} surrogate, held-out Spearman at budget {ref} (block {len(bench.space.blocks())}+ '
                       'after the last: final picks): ' + '; '.join(parts))
+        if bench_name == 'digits':
+            pareto_section(bench, args.seeds, budgets)
     print(f'\ntotal runtime {time.perf_counter() - start:.1f} s')
 
 
