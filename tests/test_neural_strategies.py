@@ -299,6 +299,72 @@ def test_surrogates_rank_held_out_sequences(cls):
     assert again.predict(test) == pred  # deterministic from the generator
 
 
+# ---- PPO update -----------------------------------------------------------------------
+PPO = dict(type='reinforce', update='ppo', ppo_clip=0.2, ppo_epochs=4)
+
+
+def test_ppo_beats_random_search():
+    seeds, budget = range(6), 60
+    ppo, rnd = [], []
+    for s in seeds:
+        st = build_strategy(dict(PPO, lr=0.05, hidden_size=32), FLAT, seed=s, max_trials=budget)
+        asked = search(st, agreement(s))
+        assert len(asked) == budget == len(set(asked))
+        ppo.append(st.best()[1])
+        rnd.append(random_best(agreement(s), s, budget))
+    assert statistics.mean(ppo) >= statistics.mean(rnd) + 0.15, (ppo, rnd)
+
+
+def test_ppo_one_epoch_is_reinforce():
+    """At the first step the ratio is 1 and its gradient is that of log p: one PPO epoch
+    is exactly the REINFORCE step; more epochs move the controller further."""
+    runs = {}
+    for name, cfg in (('reinforce', {}), ('ppo1', dict(update='ppo', ppo_epochs=1)),
+                      ('ppo4', dict(update='ppo', ppo_epochs=4))):
+        st = ReinforceController(FLAT, seed=5, batch_size=6, lr=0.01, **cfg)
+        for g in st.ask():
+            st.tell(g, agreement(2)(g))
+        assert st.updates == 1
+        runs[name] = [p.detach().clone() for p in st.controller.parameters()]
+    for a, b in zip(runs['reinforce'], runs['ppo1']):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert any(not torch.allclose(a, b, atol=1e-4)
+               for a, b in zip(runs['reinforce'], runs['ppo4']))
+
+
+def test_ppo_clip_limits_the_step():
+    """Ten epochs on one batch: with a small clip range the sampled children's
+    probabilities move far less than with an almost unclipped ratio (not to zero: Adam's
+    momentum carries on after the clipped gradients vanish)."""
+    moved = {}
+    for clip in (0.05, 0.99):
+        st = ReinforceController(FLAT, seed=1, batch_size=8, lr=0.01, update='ppo',
+                                 ppo_clip=clip, ppo_epochs=10, entropy_weight=0.0)
+        batch = st.ask()
+        before = st.log_probs(batch)
+        for g in batch:
+            st.tell(g, agreement(0)(g))
+        after = st.log_probs(batch)
+        moved[clip] = statistics.mean(abs(a - b) for a, b in zip(after, before))
+    assert moved[0.05] < 0.5 * moved[0.99], moved
+
+
+def test_ppo_deterministic_and_resumes():
+    cfg = dict(PPO, batch_size=5, hidden_size=16, seed=4, max_trials=30)
+    obj = agreement(1)
+    ref = build_strategy(cfg, FLAT)
+    ref_asked = search(ref, obj, n=3)
+    again = build_strategy(cfg, FLAT)
+    assert search(again, obj, n=3) == ref_asked
+    resumed, asked = interrupted(cfg, FLAT, obj, 3, 1)
+    assert asked == ref_asked
+    assert resumed.updates == ref.updates == 6 and resumed.baseline == ref.baseline
+    for a, b in zip(resumed.controller.parameters(), ref.controller.parameters()):
+        assert torch.equal(a, b)
+    plain = search(build_strategy(dict(cfg, update='reinforce'), FLAT), obj, n=3)
+    assert plain != ref_asked  # the update rule changes the search
+
+
 # ---- other spaces, configs -------------------------------------------------------------
 def test_reinforce_on_real_spaces():
     for space in (CellSpace(num_blocks=2, ops='pnas'), NASFPNSpace(num_cells=5)):
@@ -320,6 +386,9 @@ def test_reinforce_on_real_spaces():
     (dict(type='reinforce', temperature=0), 'temperature'),
     (dict(type='reinforce', tanh_constant='2'), 'tanh_constant'),
     (dict(type='reinforce', entropy_weight=-0.1), 'entropy_weight'),
+    (dict(type='reinforce', update='a2c'), 'update'),
+    (dict(type='reinforce', update='ppo', ppo_clip=1.0), 'ppo_clip'),
+    (dict(type='reinforce', update='ppo', ppo_epochs=0), 'ppo_epochs'),
     (dict(type='pnas', beam=0), 'beam'),
     (dict(type='pnas', beam=8, max_candidates=4), 'max_candidates'),
     (dict(type='pnas', surrogate='gp'), 'surrogate'),

@@ -9,10 +9,21 @@ Once a whole batch of children is told, one Adam step on::
     loss = -mean_i (reward_i - baseline) * log p(tokens_i) - entropy_weight * mean_i H_i
 
 where the baseline is an exponential moving average of the rewards (initialised to the
-mean of the first batch). Failed children (NaN/inf rewards) take no part in the update
-nor in the baseline. Asks are always new genotypes (never asked before) that satisfy the
-``constraint``: the controller resamples up to ``max_resample`` rounds, then closes the
-batch with fewer children; when a fresh batch gets none at all (space exhausted or the
+mean of the first batch). With ``update='ppo'`` (NASNet trained its controller this way,
+https://arxiv.org/abs/1707.07012; PPO: Schulman et al., https://arxiv.org/abs/1707.06347)
+the batch instead takes ``ppo_epochs`` Adam steps on the clipped surrogate::
+
+    ratio_i = exp(log p_new(tokens_i) - log p_old(tokens_i))
+    loss = -mean_i min(ratio_i * A_i, clip(ratio_i, 1 - eps, 1 + eps) * A_i)
+           - entropy_weight * mean_i H_i
+
+with ``A_i = reward_i - baseline`` and ``eps = ppo_clip``; ``p_old`` is the controller
+that sampled the batch (the weights only change once a whole batch is told, so it is the
+controller as it stands when the update starts: nothing more to save for a resume).
+Failed children (NaN/inf rewards) take no part in the update nor in the baseline. Asks
+are always new genotypes (never asked before) that satisfy the ``constraint``: the
+controller resamples up to ``max_resample`` rounds, then closes the batch with fewer
+children; when a fresh batch gets none at all (space exhausted or the
 controller collapsed onto what it has already asked) the search is done.
 
 All randomness comes from a private ``torch.Generator`` seeded from ``seed``; torch runs
@@ -25,8 +36,12 @@ import copy
 import torch
 from torch import nn
 
+from ..space.base import bad_value
 from .base import Strategy, budget_warning, check_positive_int, is_failure, register_strategy
 from .surrogates import build_module, check_float, make_generator
+
+
+UPDATES = ('reinforce', 'ppo')
 
 
 class _Controller(nn.Module):
@@ -96,6 +111,10 @@ class ReinforceController(Strategy):
             children. Defaults to 20.
         init_scale (float): controller weights start uniform in ``[-s, s]``.
             Defaults to 0.1.
+        update (str): ``'reinforce'`` (one policy-gradient step per batch) or ``'ppo'``
+            (``ppo_epochs`` steps on the clipped surrogate). Defaults to 'reinforce'.
+        ppo_clip (float): PPO's clip range ``eps`` in ``(0, 1)``. Defaults to 0.2.
+        ppo_epochs (int): Adam steps per batch with ``update='ppo'``. Defaults to 4.
     """
 
     aliases = ('reinforce',)
@@ -104,7 +123,8 @@ class ReinforceController(Strategy):
                  batch_size: int = 10, hidden_size: int = 64, lr: float = 0.01,
                  baseline_decay: float = 0.95, entropy_weight: float = 1e-4,
                  temperature: float = 1.0, tanh_constant: float | None = None,
-                 max_resample: int = 20, init_scale: float = 0.1):
+                 max_resample: int = 20, init_scale: float = 0.1,
+                 update: str = 'reinforce', ppo_clip: float = 0.2, ppo_epochs: int = 4):
         super().__init__(space, seed=seed, max_trials=max_trials, constraint=constraint)
         self.batch_size = check_positive_int('batch_size', batch_size)
         budget_warning('ReinforceController', batch_size, max_trials,
@@ -119,6 +139,11 @@ class ReinforceController(Strategy):
         self.tanh_constant = None if tanh_constant is None \
             else check_float('tanh_constant', tanh_constant)
         init_scale = check_float('init_scale', init_scale)
+        if update not in UPDATES:
+            raise bad_value('update', update, UPDATES)
+        self.update = update
+        self.ppo_clip = check_float('ppo_clip', ppo_clip, 0.0, 1.0, high_open=True)
+        self.ppo_epochs = check_positive_int('ppo_epochs', ppo_epochs)
         if not len(space.decisions):
             raise ValueError(f'space: {space.name!r} has no decisions to search')
         self.generator = make_generator(seed)
@@ -195,11 +220,21 @@ class ReinforceController(Strategy):
             self.baseline = sum(rewards) / len(rewards)
         adv = torch.tensor([r - self.baseline for r in rewards], dtype=torch.float32)
         toks = torch.tensor([self.space.to_tokens(g) for g, _ in results], dtype=torch.long)
-        _, log_p, ent = self._run(len(results), toks)
-        loss = -(adv * log_p.sum(1)).mean() - self.entropy_weight * ent.mean()
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
+        old = None
+        for _ in range(self.ppo_epochs if self.update == 'ppo' else 1):
+            _, log_p, ent = self._run(len(results), toks)
+            log_p = log_p.sum(1)
+            if self.update == 'ppo':
+                old = log_p.detach() if old is None else old
+                ratio = (log_p - old).exp()
+                clipped = ratio.clamp(1 - self.ppo_clip, 1 + self.ppo_clip)
+                gain = torch.minimum(ratio * adv, clipped * adv)
+            else:
+                gain = adv * log_p
+            loss = -gain.mean() - self.entropy_weight * ent.mean()
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
         for r in rewards:
             self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * r
         self.updates += 1
