@@ -58,6 +58,8 @@ SETTINGS = {
     'aging_evolution': dict(type='aging_evolution'),
     'detnas_ga': dict(type='detnas_ga'),
     'reinforce': dict(type='ReinforceController'),
+    # NASNet's controller update: PPO's clipped ratio, 4 Adam steps per controller batch
+    'ppo': dict(type='ReinforceController', update='ppo', ppo_clip=0.2, ppo_epochs=4),
     'pnas': dict(type='ProgressiveSMBO'),
 }
 
@@ -211,7 +213,7 @@ def describe_settings(cfg: dict, bench, budget: int) -> str:
         warnings.simplefilter('ignore')
         s = build_strategy(cfg, bench.space, seed=0, max_trials=budget)
     names = ('population_size', 'sample_size', 'top_k', 'num_mutation', 'num_crossover',
-             'generations', 'batch_size', 'lr', 'beam', 'surrogate_name')
+             'generations', 'batch_size', 'lr', 'update', 'beam', 'surrogate_name')
     return ', '.join(f'{n.replace("_size", "").replace("_name", "")}={getattr(s, n)}'
                      for n in names if hasattr(s, n))
 
