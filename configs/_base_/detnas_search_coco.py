@@ -10,16 +10,11 @@
 # `search_cfg`, which the search phase reads by name, e.g.
 #   --cfg-options search_cfg.evaluator.bn_batches=50
 # As the official DetNAS code, candidates are scored on 5,000 images held out of COCO
-# train2017, and the supernet is fine-tuned on the other 112,266: the first phase
-# (`split`) writes both annotation files beside instances_train2017.json (once; skipped
-# when up to date; `python tools/split_coco.py` writes the same files by hand). val2017 is
-# never seen by the search: only the exported config (the whole of train2017, val2017)
-# trains and reports on it. The phases name their data by name (`on_train_rest`,
-# `on_heldout`, `heldout_evaluator`, merged over the config's loaders and metric), so a
-# child config or --cfg-options changes them there; another data root, e.g.:
-#   --cfg-options heldout_split.data_root=/data/coco/ \
-#                 heldout_evaluator.ann_file=/data/coco/annotations/instances_train2017_search-heldout.json
-# (with the dataloaders' data_root), or no held-out split at all: phases=[...] without it.
+# train2017, and the supernet is fine-tuned on the other 112,266 (the split and the data
+# dicts the phases name: coco_heldout_search.py beside this file). val2017 is never seen
+# by the search: only the exported config (the whole of train2017, val2017) trains and
+# reports on it. No held-out split at all: phases=[...] without `split`.
+_base_ = './coco_heldout_search.py'
 search_cfg = dict(
     type='SearchLoop',
     strategy=dict(
@@ -35,18 +30,6 @@ search_cfg = dict(
 # plain BN while searching: every rank evaluates its own path, and SyncBN would mix the
 # statistics of different paths (a SyncBN checkpoint loads into BN: same keys)
 search_model = dict(backbone=dict(norm_cfg=dict(type='BN', requires_grad=True)))
-
-search_data_root = 'data/coco/'
-heldout_split = dict(
-    data_root=search_data_root,
-    ann_file='annotations/instances_train2017.json',
-    heldout='annotations/instances_train2017_search-heldout.json',
-    rest='annotations/instances_train2017_search-rest.json',
-    num_images=5000, seed=0)
-on_train_rest = dict(dataset=dict(ann_file=heldout_split['rest']))
-on_heldout = dict(dataset=dict(ann_file=heldout_split['heldout'],
-                               data_prefix=dict(img='train2017/')))
-heldout_evaluator = dict(ann_file=search_data_root + heldout_split['heldout'])
 
 phases = [
     dict(type='split'),
