@@ -1,9 +1,18 @@
 """Run by torchrun in tests: train a config like tools/search.py does, then let every rank
-save its parameters and buffers, so the test can compare ranks."""
+save its parameters and buffers, so the test can compare ranks.
+
+Each rank's ``UniformSamplingHook`` gets its own seed (``seed + 1000 * rank``), so the ranks
+train the same paths only through the hook's broadcast; the weights before training
+(after initialisation and DDP's own broadcast) are saved as ``init.rank<r>.pth``."""
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _weights(model):
+    return {'params': {k: v.detach().clone() for k, v in model.named_parameters()},
+            'buffers': {k: v.detach().clone() for k, v in model.named_buffers()}}
 
 
 def main():
@@ -12,15 +21,28 @@ def main():
     import torch
     import nas_det  # noqa: F401
     from mmengine.dist import get_rank
+    from mmengine.hooks import Hook
     from mmengine.runner import Runner
     from nas_det.engine.dist import setup_distributed
     cfg = load_config(args)
     setup_distributed(cfg, args.launcher)
+    rank = int(os.environ.get('RANK', 0))
+    for h in cfg.get('custom_hooks', []):
+        if h['type'] == 'UniformSamplingHook':
+            h['seed'] = h.get('seed', 0) + 1000 * rank
+
+    def unwrap(model):
+        return model.module if hasattr(model, 'module') else model
+
+    class SaveInit(Hook):
+        def before_train(self, runner):
+            torch.save(_weights(unwrap(runner.model)),
+                       os.path.join(cfg.work_dir, f'init.rank{get_rank()}.pth'))
+
     runner = Runner.from_cfg(cfg)
+    runner.register_hook(SaveInit(), 'LOWEST')
     runner.train()
-    model = runner.model.module if hasattr(runner.model, 'module') else runner.model
-    torch.save({'params': {k: v.detach().clone() for k, v in model.named_parameters()},
-                'buffers': {k: v.detach().clone() for k, v in model.named_buffers()}},
+    torch.save(_weights(unwrap(runner.model)),
                os.path.join(cfg.work_dir, f'final.rank{get_rank()}.pth'))
 
 
