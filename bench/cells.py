@@ -4,6 +4,7 @@ Usage::
 
     python bench/cells.py                  # sizes, mult-adds, NASNet-A Mobile throughput
     python bench/cells.py --runs 3 --analyzer
+    python bench/cells.py --tiny           # CI size: 1 timed run of batch 1
 
 Parameters (1000 classes for ImageNet models, 10 for CIFAR) and mult-adds (conv + linear
 multiply-adds of one image at the paper's input size, groups-aware: the convention of
@@ -95,14 +96,21 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--runs', type=int, default=5, help='timed forward passes')
     parser.add_argument('--threads', type=int, default=1, help='torch CPU threads')
+    parser.add_argument('--batch', type=int, default=8, help='images per timed forward')
     parser.add_argument('--analyzer', action='store_true',
                         help="also count NASNet-A Mobile's mult-adds with FlopAnalyzer")
+    parser.add_argument('--tiny', action='store_true',
+                        help='CI size: 1 timed run of batch 1 (sizes as always)')
     args = parser.parse_args(argv)
+    if args.tiny:
+        args.runs, args.batch = 1, 1
+    if args.runs < 1 or args.batch < 1:
+        parser.error('--runs and --batch: positive integers are expected')
     torch.set_num_threads(args.threads)
     sizes()
     if args.analyzer:
         analyzer_check()
-    throughput(args.runs)
+    throughput(args.runs, args.batch)
 
 
 if __name__ == '__main__':

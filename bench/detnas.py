@@ -5,6 +5,7 @@ Usage::
     python bench/detnas.py                       # 2 threads (~3-5 min idle, ~10 min shared)
     python bench/detnas.py --repeats 15 --threads 1 --skip-search
     python bench/detnas.py --checkpoint work_dirs/detnas/train/iter_240.pth
+    python bench/detnas.py --tiny                # CI size (about a minute): every part, once
 
 On the RetinaNet DetNAS configuration (``SUPERNET_CONFIG``: RetinaNet with the 20-block
 ``ShuffleNetV2Supernet(arch='300M')``), read at run time, with ``--batch`` real images of
@@ -264,16 +265,20 @@ def measure_search(args, torch) -> dict:
     from mmengine.runner import Runner
     from nas_det.engine.evaluators import SupernetEvaluator
     from nas_det.engine.hooks import searchable_modules
-    from nas_det.engine.phases import normalize_phases, phase_config
+    from nas_det.engine.phases import PHASES, PhaseContext, normalize_phases, phase_config
 
     cfg = Config.fromfile(SEARCH_CONFIG)
     # the phases as tools/search.py reads them: a phase may name a top-level dict
     # (train_cfg='search_cfg'), resolved here
-    over = [o for name, o in normalize_phases(cfg) if name == 'search']
+    phases = normalize_phases(cfg)
+    over = [o for name, o in phases if name == 'search']
     if not over:
         raise ValueError(f'{SEARCH_CONFIG}: phases has no search phase')
     over = over[0]
     with tempfile.TemporaryDirectory(prefix='detnas_bench_') as wd:
+        for name, o in phases:  # data preparation before the search (held-out split files)
+            if name == 'split':
+                PHASES[name](phase_config(cfg, o, os.path.join(wd, name)), PhaseContext(wd))
         pcfg = phase_config(cfg, over, wd)
         pcfg.load_from = None
         pcfg.resume = False
@@ -282,6 +287,8 @@ def measure_search(args, torch) -> dict:
         pcfg.default_hooks = dict(pcfg.get('default_hooks', {}), checkpoint=None)
         pcfg.log_level = 'WARNING'
         ev_cfg = {k: v for k, v in pcfg.train_cfg.evaluator.items() if k != 'type'}
+        if args.tiny:
+            ev_cfg.update(bn_batches=1, num_val_images=2)
         runner = Runner.from_cfg(pcfg)
         if args.checkpoint:
             runner.load_checkpoint(args.checkpoint, map_location='cpu')
@@ -402,7 +409,14 @@ def main(argv=None) -> None:
     p.add_argument('--checkpoint', help='supernet checkpoint for the search timing')
     p.add_argument('--mode', choices=('bench', 'supernet', 'subnet'), default='bench',
                    help='internal: supernet/subnet run the memory child process')
+    p.add_argument('--tiny', action='store_true',
+                   help='CI size: 1 thread, batch 2 at 128 px, 1 pair, path, fresh step, '
+                   'memory step and candidate (1 BN batch, 2 val images), no layout pairs')
     args = p.parse_args(argv)
+    if args.tiny:
+        for k, v in dict(repeats=1, threads=1, paths=1, fresh=1, batch=2, size=128,
+                         memory_steps=1, layout_pairs=0, candidates=1).items():
+            setattr(args, k, v)
     for k in ('repeats', 'threads', 'paths', 'fresh', 'batch', 'size', 'memory_steps',
               'candidates'):
         if getattr(args, k) < 1:

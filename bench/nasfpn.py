@@ -5,6 +5,7 @@ Usage::
     python bench/nasfpn.py                      # 2 threads, 9 interleaved repeats
     python bench/nasfpn.py --threads 1 --repeats 15 --size 640 --batch 2
     python bench/nasfpn.py --device cuda        # on a GPU (synchronised timings)
+    python bench/nasfpn.py --tiny               # CI size: 1 thread, 128 px, 1 repeat
 
 Both necks are built with mmdet's RetinaNet NAS-FPN settings (``in_channels=[256, 512,
 1024, 2048], out_channels=256, num_outs=5, stack_times=7, start_level=1, norm_cfg=BN``);
@@ -41,7 +42,13 @@ def main(argv=None) -> dict:
     p.add_argument('--size', type=int, default=640, help='image side (pixels)')
     p.add_argument('--batch', type=int, default=2)
     p.add_argument('--device', default='cpu')
+    p.add_argument('--tiny', action='store_true',
+                   help='CI size: 1 thread, batch 1, 128x128, 1 repeat, no warm-up')
     args = p.parse_args(argv)
+    if args.tiny:
+        args.threads, args.batch, args.size, args.repeats, args.warmup = 1, 1, 128, 1, 0
+    if args.repeats < 1 or args.batch < 1 or args.size < 32 or args.warmup < 0:
+        p.error('--repeats, --batch: >= 1; --size: >= 32; --warmup: >= 0')
 
     from mmdet.models.necks.nas_fpn import NASFPN
     torch.set_num_threads(args.threads)

@@ -21,6 +21,9 @@ iterations. The README's DetNAS status table came from these runs. ``--sampling`
 
     python bench/supernet_cls.py --sampling fixed random --iters 300 --lr 0.2 --width 0.5
     python bench/supernet_cls.py --data mnist --sampling fixed two random --iters 300 --lr 0.05
+    python bench/supernet_cls.py --tiny --data /tmp/digits_cls_tiny   # CI size, seconds
+
+The set under ``--data`` is built when missing (``--tiny``: 160 train / 60 val digits).
 
 Runs on one thread by default (``--threads``) so that figures repeat exactly.
 """
@@ -181,9 +184,14 @@ def main(argv=None):
                    "of k*k*out/groups (timm's), not mmengine's Kaiming k*k*out")
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--data', default='data/digits_cls',
-                   help="the classification set's folder, or 'mnist': the plain MNIST digits "
-                   "of the same split (a control)")
+                   help="the classification set's folder (built when missing), or 'mnist': "
+                   "the plain MNIST digits of the same split (a control)")
+    p.add_argument('--tiny', action='store_true',
+                   help='CI size: 3 iterations of batch 4, width 0.25, 32 px, 2 recal batches')
     args = p.parse_args(argv)
+    if args.tiny:
+        args.iters, args.batch_size, args.width, args.size = 3, 4, 0.25, 32
+        args.recal_batches = min(args.recal_batches, 2)
     for name in ('iters', 'batch_size', 'size'):
         if getattr(args, name) <= 0:
             raise SystemExit(f'--{name.replace("_", "-")}: a positive integer is expected')
@@ -191,6 +199,12 @@ def main(argv=None):
         raise SystemExit('--lr and --width: positive numbers are expected')
     import torch
     torch.set_num_threads(args.threads)
+    if args.data != 'mnist' and not osp.isfile(osp.join(args.data, 'meta', 'val.txt')):
+        size = dict(num_train=160, num_val=60) if args.tiny else {}
+        print(f'building {args.data} (python tools/make_data.py cls --out {args.data}'
+              + (' --train 160 --val 60' if args.tiny else '') + ')', flush=True)
+        from nas_det.data import make_classification_set
+        make_classification_set(args.data, **size)
     data = load(args.data, 'train'), load(args.data, 'val', 500)
     print(f'DetNAS supernet on {args.data}: {len(data[0][1])} train digits, val on '
           f'{len(data[1][1])}; chance is 10%', flush=True)
