@@ -53,3 +53,10 @@ def count_lines(path):
         return 0
     with open(path) as f:
         return sum(1 for _ in f)
+
+
+def correct_count(acc, num_images):
+    """The number of correct images that a top-1 accuracy ``acc`` (percent) over
+    ``num_images`` images stands for, or None when it is no such count."""
+    k = acc * num_images / 100
+    return round(k) if 0 <= acc <= 100 and abs(k - round(k)) < 1e-4 else None

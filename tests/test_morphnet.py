@@ -202,9 +202,13 @@ def test_export_classifier_flops_slicing_and_loading(tmp_path, stem):
                                          optimizer=dict(type='SGD', lr=0.1),
                                          constructor='MorphNetOptimWrapperConstructor')))
     settings = dict(input_shape=(3, 32, 32), threshold=0.1)
+    # the CIFAR stem at 32x32 is the advertised set-up (bench/morphnet.py), divisor 8; the
+    # ImageNet stem leaves 1-8 px maps at these 16-64 channel widths, where multiples of 8
+    # are cost steps of ~4%: widths rounded to multiples of 2 there
+    divisor = 8 if stem == 'cifar' else 2
     for scope in ('backbone', 'detector'):
         out = morphnet_export(cfg, model, str(tmp_path / scope), settings, budget_scope=scope,
-                              budget_ratio=0.8)
+                              budget_ratio=0.8, divisor=divisor)
         assert out['shrunk']['cost'] < out['original']['cost']
         for key in ('shrunk', 'expanded'):
             # our analytic table equals FlopAnalyzer (conv + linear) on the exported network
@@ -216,7 +220,7 @@ def test_export_classifier_flops_slicing_and_loading(tmp_path, stem):
             net = MODELS.build(exported.model)
             ckpt = safe_load(out[key]['checkpoint'])
             net.load_state_dict(ckpt['state_dict'], strict=True)
-        assert abs(out['expanded']['measured_rel_error']) < 0.05
+        assert abs(out['expanded']['measured_rel_error']) < 0.02  # README: within 2%
         assert out['expanded']['cost'] <= out['budget']
     # the shrunk net computes what the original computes with its dropped channels
     # silenced (scale and shift 0): the slicing keeps the right channels
@@ -269,7 +273,7 @@ def test_export_retinanet_detector_scope(tmp_path):
         assert exported.model.neck.in_channels == [dict(out[key]['widths']['groups'])[
             f'stage{i}'] for i in range(1, 5)]
     assert out['expanded']['cost'] <= out['budget']
-    assert abs(out['expanded']['measured_rel_error']) < 0.05
+    assert abs(out['expanded']['measured_rel_error']) < 0.02
 
 
 def test_expand_and_shrink_errors():
@@ -286,7 +290,7 @@ def test_expand_and_shrink_errors():
     full = cost(w)
     assert full == reg.full_cost()
     mult, out, c = expand(cost, w, 2 * full)
-    assert c <= 2 * full and abs(c - 2 * full) / (2 * full) < 0.05 and mult > 1
+    assert c <= 2 * full and abs(c - 2 * full) / (2 * full) < 0.02 and mult > 1
     _, _, c_near = expand(cost, w, 1.37 * full, mode='nearest')
     _, _, c_under = expand(cost, w, 1.37 * full)
     assert abs(c_near - 1.37 * full) <= abs(c_under - 1.37 * full)
@@ -393,7 +397,7 @@ def test_export_removes_blocks_and_counts_their_flops(tmp_path):
         net.load_state_dict(safe_load(out[key]['checkpoint'])['state_dict'], strict=True)
         assert net(torch.randn(2, 3, 32, 32), mode='tensor').shape == (2, 10)
     assert out['shrunk']['cost'] < out['original']['cost']
-    assert abs(out['uniform']['measured_rel_to_expanded']) < 0.05
+    assert abs(out['uniform']['measured_rel_to_expanded']) < 0.02
     # export again from the shrunk network: the removed blocks are part of its original
     net = MODELS.build(Config.fromfile(out['shrunk']['config']).model)
     net.load_state_dict(safe_load(out['shrunk']['checkpoint'])['state_dict'])
@@ -506,6 +510,7 @@ def test_morphnet_phase(tmp_path):
     cfg = Config.fromfile(osp.join(REPO, 'configs/morphnet/resnet18-width_morphnet_digits-cls.py'))
     cfg.model.backbone.widths = _small_widths()
     cfg.model.head.in_channels = 128
+    cfg.morphnet_export.divisor = 2  # ImageNet stem, tiny widths: see the export test
     cfg.work_dir = str(tmp_path / 'morphnet')
     ctx = PhaseContext(work_dir=str(tmp_path))
     with pytest.raises(ValueError, match='no earlier phase'):
@@ -517,6 +522,6 @@ def test_morphnet_phase(tmp_path):
     ctx.outputs['train'] = {'checkpoint': str(tmp_path / 'trained.pth')}
     out = morphnet_phase(cfg, ctx)
     assert out['cost_shrunk'] < out['cost_before'] == out['budget']
-    assert -0.05 < out['rel_error'] <= 0  # tiny widths: multiples of 8 are coarse steps
+    assert -0.02 < out['rel_error'] <= 0
     for k in ('shrunk_config', 'expanded_config', 'checkpoint', 'plot'):
         assert osp.isfile(out[k])
