@@ -17,10 +17,9 @@
 # F=24 filters, 25 epochs (the last three figures recalled from the paper, not in
 # ANCHORS.md: verify). Batch 64 and the SGD/cosine recipe below are ours.
 #
-# Expected cost (CPU figure until a GPU run exists): one child iteration, batch 2 at 32x32
-# with N=3, F=24, measured at CPU_S_PER_ITER_2 s on one CPU thread, i.e.
-# CPU_S_PER_IMAGE s per image; a child = 25 x 45,000 = 1.125M images -> CHILD_CPU_H
-# CPU-hours, 20,000 children -> SEARCH_CPU_H CPU-hours.
+# Expected cost: not measured yet (no CPU or GPU per-iteration time); a child = 25 x 45,000
+# = 1.125M images, 20,000 children, at the per-image time that tests/test_paper_configs.py
+# -s logs (`time:` per iteration of batch 2).
 _base_ = ['../_base_/datasets/cifar10.py', '../_base_/default_runtime_cls.py']
 
 # 32x32, the papers' child input (the base dataset config upscales to 64 for DetNAS)

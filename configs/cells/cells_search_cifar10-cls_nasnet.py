@@ -8,10 +8,9 @@
 # stage (the last three figures recalled from the paper, not in ANCHORS.md: verify);
 # F=32 as the final CIFAR network; controller batch 20 (not given: ours).
 #
-# Expected cost (CPU figure until a GPU run exists): one child iteration, batch 2 at 32x32
-# with N=2, F=32, measured at CPU_S_PER_ITER_2 s on one CPU thread, i.e.
-# CPU_S_PER_IMAGE s per image; a child = 20 x 45,000 = 900,000 images -> CHILD_CPU_H
-# CPU-hours, 20,000 children -> SEARCH_CPU_H CPU-hours.
+# Expected cost: not measured yet (no CPU or GPU per-iteration time); a child = 20 x 45,000
+# = 900,000 images, 20,000 children, at the per-image time that tests/test_paper_configs.py
+# -s logs (`time:` per iteration of batch 2).
 _base_ = './cells_search_cifar10-cls.py'
 
 cells_per_stage = 2

@@ -8,10 +8,9 @@
 # trained 20 epochs with N=2 cells per stage and F=24 (recalled from the paper, not in
 # ANCHORS.md: verify). The exported PNASNet-5-style network: pnasnet-5_cifar10-cls.py.
 #
-# Expected cost (CPU figure until a GPU run exists): one child iteration, batch 2 at 32x32
-# with N=2, F=24, measured at CPU_S_PER_ITER_2 s on one CPU thread, i.e.
-# CPU_S_PER_IMAGE s per image; a child = 20 x 45,000 = 900,000 images -> CHILD_CPU_H
-# CPU-hours, 1,160 children -> SEARCH_CPU_H CPU-hours.
+# Expected cost: not measured yet (no CPU or GPU per-iteration time); a child = 20 x 45,000
+# = 900,000 images, 1,160 children, at the per-image time that tests/test_paper_configs.py
+# -s logs (`time:` per iteration of batch 2).
 _base_ = './cells_search_cifar10-cls.py'
 
 cells_per_stage = 2

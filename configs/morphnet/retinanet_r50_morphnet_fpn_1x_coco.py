@@ -18,10 +18,9 @@
 # (the paper iterates it optionally); its own experiments are classification (ImageNet,
 # JFT), so the detection schedule is mmdet's 1x, not a paper figure.
 #
-# Expected cost (CPU figure until a GPU run exists): one training iteration, batch 2 at
-# 800x1333, measured at CPU_S_PER_ITER_2 s on one CPU thread; 12 epochs of 117,266
-# images = 703,596 images -> TRAIN_CPU_H CPU-hours, plus the same again to retrain the
-# expanded network.
+# Expected cost: not measured yet (no CPU or GPU per-iteration time); 12 epochs of 117,266
+# images = 703,596 images at the per-image time that tests/test_paper_configs.py -s logs
+# (`time:` per iteration of batch 2), plus as much again to retrain the expanded network.
 _base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['nas_det'], allow_failed_imports=False)
 model = dict(backbone=dict(frozen_stages=-1, norm_eval=False))

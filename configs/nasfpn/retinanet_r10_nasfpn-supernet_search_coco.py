@@ -11,10 +11,10 @@
 # config), GA of population 50, 20 generations as DetNAS (1,000 candidates, each one
 # validation on 5,000 images after BN re-estimation on 200 batches).
 #
-# Expected cost (CPU figure until a GPU run exists): one supernet iteration, batch 2 at
-# 512x512, measured at SUPERNET_CPU_S_PER_ITER_2 s on one CPU thread, i.e.
-# SUPERNET_CPU_S_PER_IMAGE s per image; 50 epochs = 5.61M images -> SUPERNET_CPU_H
-# CPU-hours for the supernet training.
+# Expected cost: not measured yet (no CPU or GPU per-iteration time for the supernet);
+# 50 epochs = 5.61M images at the per-image time that tests/test_paper_configs.py -s logs
+# (`time:` per iteration of batch 2). For scale: the controller's proxy child measured
+# about 6 s per 512x512 image on one CPU thread.
 _base_ = './retinanet_r10_nasfpn_search_coco.py'
 
 supernet_epochs = 50

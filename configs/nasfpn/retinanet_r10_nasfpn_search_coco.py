@@ -25,12 +25,10 @@
 #     iterations (the paper's proxy schedule is not given beyond "10 epochs"); stack_times=1
 #     in the proxy (not stated in ANCHORS.md: verify against the paper).
 #
-# Expected cost (CPU figure until a GPU run exists): one proxy iteration, batch 2 at
-# 512x512, measured at CPU_S_PER_ITER_2 s on one CPU thread (OMP_NUM_THREADS=1;
-# tests/test_paper_configs.py settings), i.e. CPU_S_PER_IMAGE s per image; a child =
-# 17,542 x 64 = 1.12M images -> CHILD_CPU_H CPU-hours, 8,000 children -> SEARCH_CPU_H
-# CPU-hours. No GPU time has been measured; a GPU is typically 50-200x one CPU thread on
-# such a network, i.e. SEARCH_GPU_H_RANGE GPU-hours for the whole search (an estimate).
+# Expected cost, a CPU figure until a GPU run exists: one proxy iteration, batch 2 at
+# 512x512, took 11.6-12.2 s on one CPU thread (OMP_NUM_THREADS=1, 2 iterations of
+# tests/test_paper_configs.py), about 6 s per image; a child = 17,542 x 64 = 1.12M images
+# -> about 1,900 CPU-hours, 8,000 children -> about 15M CPU-hours. No GPU time measured.
 _base_ = [
     './retinanet_r10_nasfpn_proxy-512_coco.py',
     '../_base_/coco_heldout_search.py',
