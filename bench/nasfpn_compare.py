@@ -13,6 +13,8 @@ the seeds.
 
     python bench/nasfpn_compare.py                       # seeds 0 1 2, 2 jobs at a time
     python bench/nasfpn_compare.py --seeds 0 --jobs 1 --retrain-iters 300
+    python bench/nasfpn_compare.py --tiny   # CI size: seed 0, controller + fpn, untrained
+                                            # backbone, 32/8 images, 1 child, 2 iterations
 
 Runs ``tools/search.py`` in subprocesses (one thread each). Prerequisites are made when
 missing: the easy detection set (in ``--data-root``, default ``data/digits_det_easy``;
@@ -41,6 +43,9 @@ SEARCH_CFG = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_search_digits-e
 PRETRAIN_CFG = osp.join(ROOT, 'configs/nasfpn/resnet18-half_digits-cls.py')
 EASY_SET = ['det', '--size', '128', '--scale', '24', '64', '--objects', '1', '4',
             '--no-clutter', '--train', '800', '--val', '100']
+TINY_SET = ['--train', '32', '--val', '8']   # replaces EASY_SET's sizes with --tiny
+TINY_CONTROLLER = ['controller_search.max_trials=1', 'controller_search.evaluator.train_iters=2',
+                   'controller_search.evaluator.num_val_images=4']
 MODES = ('controller', 'oneshot')
 BASELINES = ('fpn', 'published')   # retrained only: mmdet's FPN, the paper's 7-cell pyramid
 
@@ -177,10 +182,13 @@ def one_seed_mode(mode, seed, args):
 
 def prepare(args):
     # every start: written when missing, rebuilt when made with other settings
-    _, out = run(['tools/make_data.py', *EASY_SET, '--out', args.data_root],
+    sizes = EASY_SET[:-4] + TINY_SET if args.tiny else EASY_SET
+    _, out = run(['tools/make_data.py', *sizes, '--out', args.data_root],
                  osp.join(args.work_dir, 'make_data.log'))
     if 'up to date' not in out:
         print(f'[compare] built the easy detection set in {args.data_root}', flush=True)
+    if args.backbone is None and args.tiny:
+        args.backbone = untrained_backbone(osp.join(args.work_dir, 'untrained_backbone.pth'))
     if args.backbone is None:
         pre = osp.join(args.work_dir, 'pretrain')
         if not osp.isfile(osp.join(pre, 'phase_done.json')):
@@ -199,6 +207,22 @@ def prepare(args):
         raise SystemExit(f'--backbone: no checkpoint at {args.backbone}')
 
 
+def untrained_backbone(path: str) -> str:
+    """The search config's backbone, freshly initialised, saved as a checkpoint (--tiny:
+    no pretraining)."""
+    if not osp.isfile(path):
+        import torch
+        from mmdet.registry import MODELS
+        from mmdet.utils import register_all_modules
+        from mmengine.config import Config
+        register_all_modules(init_default_scope=False)
+        bb = Config.fromfile(SEARCH_CFG).model.backbone.to_dict()
+        bb.pop('init_cfg', None)
+        sd = MODELS.build(bb).state_dict()
+        torch.save({'state_dict': {f'backbone.{k}': v for k, v in sd.items()}}, path)
+    return path
+
+
 def fmt(x, nd=3):
     return '-' if x is None else f'{x:.{nd}f}'
 
@@ -213,8 +237,13 @@ def main(argv=None):
     p.add_argument('--backbone', default=None,
                    help='pretrained ResNet-18 checkpoint (default: pretrain one first)')
     p.add_argument('--work-dir', default='work_dirs/nasfpn_compare')
-    p.add_argument('--data-root', default=osp.join(ROOT, 'data/digits_det_easy'),
-                   help='folder of the easy detection set (built there when missing)')
+    p.add_argument('--data-root', default=None,
+                   help='folder of the easy detection set (built there when missing); default '
+                   'data/digits_det_easy, with --tiny <work dir>/digits_det_easy_tiny')
+    p.add_argument('--tiny', action='store_true',
+                   help='CI size: seed 0, modes controller and fpn, an untrained backbone '
+                   '(unless --backbone), 32 train / 8 val images, one controller child of 2 '
+                   'iterations, retrains of 2 iterations, 1 job')
     examples = dict(controller='controller_search.max_trials=4',
                     oneshot='oneshot_search.strategy.generations=2')
     for mode in MODES:
@@ -222,6 +251,14 @@ def main(argv=None):
                        help=f'more --cfg-options for the {mode} searches (e.g. '
                        f'{examples[mode]})')
     args = p.parse_args(argv)
+    if args.tiny:
+        args.seeds, args.retrain_iters, args.jobs = [0], 2, 1
+        if args.modes == [*MODES, *BASELINES]:
+            args.modes = ['controller', 'fpn']
+        args.controller_options = TINY_CONTROLLER + args.controller_options
+    if args.data_root is None:
+        args.data_root = osp.join(args.work_dir, 'digits_det_easy_tiny') if args.tiny \
+            else osp.join(ROOT, 'data/digits_det_easy')
     args.search_options = {m: getattr(args, f'{m}_options') for m in MODES}
     if args.retrain_iters <= 0 or args.jobs <= 0:
         raise SystemExit('--retrain-iters and --jobs: positive integers are expected')

@@ -130,3 +130,20 @@ def test_morphnet_bench_tiny(tmp_path):
     diff = grab(r'MorphNet - uniform +{n} \+-', out)
     assert math.isfinite(diff) and abs(diff) <= 100
     assert osp.isfile(wd / 'bench_morphnet.json')
+
+
+@pytest.mark.slow
+def test_nasfpn_compare_bench_tiny(tmp_path):
+    wd = tmp_path / 'wd'
+    out = run_tool(['bench/nasfpn_compare.py', '--tiny', '--work-dir', str(wd)], timeout=1200)
+    assert f'built the easy detection set in {wd}/digits_det_easy_tiny' in out
+    rows = [ln.split() for ln in out.splitlines() if ln.startswith(('controller ', 'fpn '))
+            and 'retrained' not in ln]
+    assert [r[:2] for r in rows] == [['controller', '0'], ['fpn', '0']]
+    for r in rows:
+        assert int(r[4].replace(',', '')) > 1000            # neck parameters
+        assert 0 <= float(r[5]) <= 1 and 0 <= float(r[6]) <= 1   # mAP, mAP@50
+    assert 0 <= float(rows[0][3]) <= 1     # the controller's best proxy reward (an mAP)
+    for mode in ('controller', 'fpn'):
+        mean, std = grab(rf'{mode} +retrained mAP over 1 seed\(s\): mean {{n}}, std {{n}}', out)
+        assert 0 <= mean <= 1 and std == 0
