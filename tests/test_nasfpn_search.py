@@ -57,7 +57,7 @@ def test_proxy_evaluator_trains_two_real_retinanet_children(tiny_det_data):
     other = NASFPNSpace(7).sample(random.Random(3))
     results = [ev(g) for g in (NASFPN_7CELL, other)]
     for g, res in zip((NASFPN_7CELL, other), results):
-        assert 0.0 <= res.reward <= 1.0 and 'coco/bbox_mAP' in res.metrics
+        assert 0.0 <= res.reward <= 1.0 and res.reward == res.metrics['coco/bbox_mAP']
         assert res.cost['params'] > res.cost['module_params'] > 0
         assert res.metrics['final_loss'] > 0
         assert ev.child_config(g)['model']['neck']['genotype'] == g.to_dict()
@@ -282,7 +282,10 @@ def test_one_shot_pipeline_trains_searches_and_exports(tiny_det_data, tmp_path):
     # the one-shot variant ran: a supernet training phase, then the search on it
     assert (wd / 'train' / 'phase_done.json').is_file()
     trials = _trials(str(wd / 'search'))
-    assert len(trials) >= 3 and all(t['cost']['flops'] > 0 for t in trials)
+    # population 3, then 3 children in the second generation
+    assert len(trials) == 6 and len({t['key'] for t in trials}) == 6
+    assert [t['batch'] for t in trials] == [0, 0, 0, 1, 1, 1]
+    assert all(t['cost']['flops'] > 0 for t in trials)
     best = json.load(open(wd / 'search' / 'best_genotype.json'))
     g = NASFPNSpace(7).validate(genotype_from_dict(best['genotype']))
     exported = [f for f in os.listdir(wd / 'export_genotype') if f.endswith('.py')]
@@ -353,10 +356,12 @@ def test_variant_on_a_config_without_variants(tmp_path):
         load_config(parse_args([dumped, '--cfg-options', 'variant=oneshot']))
 
 
+@pytest.mark.slow
 def test_compare_tool_searches_retrains_and_reuses_finished_jobs(tmp_path):
     """bench/nasfpn_compare.py (the README's controller / one-shot / FPN comparison), cut
-    to one controller child of 2 iterations and retrains of 2 iterations: it runs the
-    search and both retrains, prints the table and the means, and a rerun reuses them."""
+    to one controller child of 2 iterations and retrains of 2 iterations, on a detection
+    set it builds under tmp_path: it runs the search and both retrains and prints the table
+    and the means; a rerun reuses them, and a run in a fresh work dir prints the same."""
     from mmdet.models.backbones import ResNet
 
     from conftest import run_tool
@@ -364,29 +369,48 @@ def test_compare_tool_searches_retrains_and_reuses_finished_jobs(tmp_path):
     ckpt = str(tmp_path / 'r18.pth')
     torch.save({'state_dict': {f'backbone.{k}': v for k, v in bb.state_dict().items()}},
                ckpt)
-    args = ['bench/nasfpn_compare.py', '--seeds', '0', '--modes', 'controller', 'fpn',
-            '--retrain-iters', '2', '--jobs', '2', '--backbone', ckpt,
-            '--work-dir', str(tmp_path / 'cmp'), '--controller-options',
-            'controller_search.max_trials=1', 'controller_search.evaluator.train_iters=2',
-            'controller_search.evaluator.num_val_images=4']
-    out = run_tool(args, timeout=900)
-    rows = [ln.split() for ln in out.splitlines() if ln.startswith(('controller ', 'fpn '))
-            and 'retrained' not in ln]
-    assert [r[0] for r in rows] == ['controller', 'fpn']
-    for r in rows:
-        assert 0 <= float(r[-2]) <= 1 and 0 <= float(r[-1]) <= 1   # mAP, mAP@50
-    assert rows[0][3] != '-' and rows[1][2:4] == ['-', '-']     # a proxy reward; FPN: none
+    data = tmp_path / 'easy'
+
+    def args(wd):
+        return ['bench/nasfpn_compare.py', '--seeds', '0', '--modes', 'controller', 'fpn',
+                '--retrain-iters', '2', '--jobs', '2', '--backbone', ckpt,
+                '--data-root', str(data), '--work-dir', str(tmp_path / wd),
+                '--controller-options', 'controller_search.max_trials=1',
+                'controller_search.evaluator.train_iters=2',
+                'controller_search.evaluator.num_val_images=4']
+
+    def table(out):
+        return [ln.split() for ln in out.splitlines()
+                if ln.startswith(('controller ', 'fpn ')) and 'retrained' not in ln]
+
+    out = run_tool(args('cmp'), timeout=900)
+    assert 'built the easy detection set' in out
+    meta = json.load(open(data / 'meta.json'))
+    assert (meta['params']['num_train'], meta['params']['num_val']) == (800, 100)
+    rows = table(out)
+    assert [r[:2] for r in rows] == [['controller', '0'], ['fpn', '0']]
+    assert rows[1][2:4] == ['-', '-']     # FPN: no search, no proxy reward
+    with open(tmp_path / 'cmp' / 'controller_seed0' / 'search' / 'trials.jsonl') as f:
+        trials = [json.loads(line) for line in f]
+    assert len(trials) == 1   # max_trials=1
+    assert float(rows[0][3]) == pytest.approx(trials[0]['reward'], abs=5e-5)
+    for r, mode in zip(rows, ('controller', 'fpn')):   # the printed mAPs are the retrains'
+        res = json.load(open(tmp_path / 'cmp' / f'retrain_{mode}_seed0' / 'result.json'))
+        assert [float(r[-2]), float(r[-1])] == pytest.approx([res['mAP'], res['mAP50']],
+                                                             abs=5e-4)
     # neck parameters: the FPN's are mmdet's own count
     from mmdet.models.necks import FPN
     fpn = FPN([32, 64, 128, 256], 64, 5, start_level=1, add_extra_convs='on_input')
     assert int(rows[1][4].replace(',', '')) == sum(p.numel() for p in fpn.parameters())
-    with open(tmp_path / 'cmp' / 'controller_seed0' / 'search' / 'trials.jsonl') as f:
-        assert len(f.read().splitlines()) == 1
     assert 'retrained mAP over 1 seed(s)' in out
-    again = run_tool(args, timeout=300)
-    assert [ln for ln in again.splitlines() if ln.startswith(('controller', 'fpn'))] == \
-        [ln for ln in out.splitlines() if ln.startswith(('controller', 'fpn'))]
     assert not osp.exists(tmp_path / 'cmp' / 'pretrain')   # --backbone given: no pretraining
+    # a rerun in the same work dir reuses every finished job (and the data set)
+    again = run_tool(args('cmp'), timeout=300)
+    assert table(again) == rows and 'built the easy detection set' not in again
+    # a real rerun, in a fresh work dir: the same search and retrains (the wall time aside)
+    fresh = table(run_tool(args('cmp2'), timeout=900))
+    drop_time = lambda rs: [r[:2] + r[3:] for r in rs]  # noqa: E731
+    assert drop_time(fresh) == drop_time(rows)
 
 
 def test_phases_read_search_settings_by_name(tmp_path):
