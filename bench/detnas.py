@@ -79,12 +79,14 @@ def maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def setup(threads: int):
-    """Import the stack, set threads, make sure the digits exist; returns torch."""
-    os.chdir(ROOT)  # the configs' data_root is relative to the repository root
+def setup(threads: int, data_root: str):
+    """Import the stack, set threads, make sure the digits exist in ``data_root``; returns
+    torch."""
+    os.chdir(ROOT)  # the configs' paths are relative to the repository root
     sys.path.insert(0, ROOT)
-    if not os.path.isfile(os.path.join(ROOT, 'data/digits_det/annotations/instances_train.json')):
-        subprocess.run([sys.executable, 'tools/make_data.py', 'det'], check=True, cwd=ROOT)
+    if not os.path.isfile(os.path.join(data_root, 'annotations/instances_train.json')):
+        subprocess.run([sys.executable, 'tools/make_data.py', 'det', '--out', data_root],
+                       check=True, cwd=ROOT)
     import torch
     torch.set_num_threads(threads)
     import nas_det  # noqa: F401  (registers models, hooks, loops)
@@ -95,10 +97,22 @@ def setup(threads: int):
     return torch
 
 
-def load_config(size: int):
-    """The supernet config with every train-pipeline Resize set to ``size`` x ``size``."""
+def data_options(data_root: str) -> dict:
+    """Config keys that point the DetNAS digits configs at ``data_root``."""
+    root = data_root.rstrip('/') + '/'
+    return {'train_dataloader.dataset.data_root': root,
+            'val_dataloader.dataset.data_root': root,
+            'test_dataloader.dataset.data_root': root,
+            'val_evaluator.ann_file': root + 'annotations/instances_val.json',
+            'test_evaluator.ann_file': root + 'annotations/instances_val.json'}
+
+
+def load_config(size: int, data_root: str):
+    """The supernet config on ``data_root`` with every train-pipeline Resize set to
+    ``size`` x ``size``."""
     from mmengine.config import Config
     cfg = Config.fromfile(SUPERNET_CONFIG)
+    cfg.merge_from_dict(data_options(data_root))
     for t in cfg.train_dataloader.dataset.pipeline:
         if t['type'] == 'Resize':
             t['scale'] = (size, size)
@@ -150,8 +164,8 @@ def timed(fn) -> float:
 
 def memory_mode(args) -> None:
     """``--mode supernet|subnet``: build one model, train a few steps, print the RSS figures."""
-    torch = setup(args.threads)
-    cfg = load_config(args.size)
+    torch = setup(args.threads, args.data_root)
+    cfg = load_config(args.size, args.data_root)
     rng = random.Random(args.seed)
     space = None
     batch = make_batch(cfg, args.batch, args.seed)
@@ -178,7 +192,8 @@ def measure_memory(args) -> dict:
     for mode in ('supernet', 'subnet'):
         cmd = [sys.executable, os.path.abspath(__file__), '--mode', mode, '--threads',
                str(args.threads), '--batch', str(args.batch), '--size', str(args.size),
-               '--seed', str(args.seed), '--memory-steps', str(args.memory_steps)]
+               '--seed', str(args.seed), '--memory-steps', str(args.memory_steps),
+               '--data-root', args.data_root]
         t = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARK)]
@@ -191,7 +206,7 @@ def measure_memory(args) -> dict:
 
 
 def measure_steps(args, torch) -> dict:
-    cfg = load_config(args.size)
+    cfg = load_config(args.size, args.data_root)
     rng = random.Random(args.seed)
     batch = make_batch(cfg, args.batch, args.seed)
     torch.manual_seed(args.seed)
@@ -268,6 +283,9 @@ def measure_search(args, torch) -> dict:
     from nas_det.engine.phases import PHASES, PhaseContext, normalize_phases, phase_config
 
     cfg = Config.fromfile(SEARCH_CONFIG)
+    root = args.data_root + '/'  # the held-out split is written beside the annotations
+    cfg.merge_from_dict({**data_options(root), 'heldout_split.data_root': root,
+                         'heldout_evaluator.ann_file': root + cfg.heldout_split['heldout']})
     # the phases as tools/search.py reads them: a phase may name a top-level dict
     # (train_cfg='search_cfg'), resolved here
     phases = normalize_phases(cfg)
@@ -409,10 +427,14 @@ def main(argv=None) -> None:
     p.add_argument('--checkpoint', help='supernet checkpoint for the search timing')
     p.add_argument('--mode', choices=('bench', 'supernet', 'subnet'), default='bench',
                    help='internal: supernet/subnet run the memory child process')
+    p.add_argument('--data-root', default=os.path.join(ROOT, 'data/digits_det'),
+                   help='the digit detection set (built there when missing); default '
+                   'data/digits_det')
     p.add_argument('--tiny', action='store_true',
                    help='CI size: 1 thread, batch 2 at 128 px, 1 pair, path, fresh step, '
                    'memory step and candidate (1 BN batch, 2 val images), no layout pairs')
     args = p.parse_args(argv)
+    args.data_root = os.path.abspath(args.data_root)
     if args.tiny:
         for k, v in dict(repeats=1, threads=1, paths=1, fresh=1, batch=2, size=128,
                          memory_steps=1, layout_pairs=0, candidates=1).items():
@@ -433,7 +455,7 @@ def main(argv=None) -> None:
         return memory_mode(args)
     t0, load0 = time.perf_counter(), os.getloadavg()[0]
     mem = None if args.skip_memory else measure_memory(args)  # first: this process is small
-    torch = setup(args.threads)
+    torch = setup(args.threads, args.data_root)
     steps = measure_steps(args, torch)
     search = None if args.skip_search else measure_search(args, torch)
     summary(args, torch, load0, mem, steps, search)
