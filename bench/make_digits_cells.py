@@ -29,6 +29,7 @@ Usage::
 
     OMP_NUM_THREADS=1 python bench/make_digits_cells.py            # writes the table
     OMP_NUM_THREADS=1 python bench/make_digits_cells.py --limit 5  # timing check only
+    OMP_NUM_THREADS=1 python bench/make_digits_cells.py --tiny     # CI: --limit 2
 """
 from __future__ import annotations
 
@@ -136,7 +137,10 @@ def main(argv=None) -> None:
     parser.add_argument('--out', default=OUT, help='table to write')
     parser.add_argument('--limit', type=int, default=None,
                         help='train only the first N architectures and write nothing')
+    parser.add_argument('--tiny', action='store_true', help='CI size: --limit 2')
     args = parser.parse_args(argv)
+    if args.tiny:
+        args.limit = 2
     import torch
     torch.set_num_threads(1)
     data = load_digits()

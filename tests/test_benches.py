@@ -149,3 +149,14 @@ def test_nasfpn_compare_bench_tiny(tmp_path):
     for mode in ('controller', 'fpn'):
         mean, std = grab(rf'{mode} +retrained mAP over 1 seed\(s\): mean {{n}}, std {{n}}', out)
         assert 0 <= mean <= 1 and std == 0
+
+
+@pytest.mark.slow
+def test_make_digits_cells_tiny():
+    out = run_tool(['bench/make_digits_cells.py', '--tiny'])
+    rows = re.findall(rf'^(\d)/2 .* \[({NUM}), ({NUM})\] \(({NUM}) s per architecture\)', out,
+                      re.M)
+    assert [r[0] for r in rows] == ['1', '2']
+    for _, a, b, secs in rows:
+        assert 10 <= float(a) <= 100 and 10 <= float(b) <= 100   # above chance level
+        assert 0 < float(secs) < 300
