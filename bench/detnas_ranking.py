@@ -70,7 +70,9 @@ RECIPES = {
                                               'xception3x3': 0.25}, ramp_frac=0.5,
                                rewarm_frac=0.1),
 }
-RECIPES['new'] = RECIPES['warm-switch']
+ALIASES = {'new': 'warm-switch'}
+"""``new``: the recipe of the digits configs (its jobs are those of the recipe it names)."""
+RECIPES.update({a: RECIPES[n] for a, n in ALIASES.items()})
 """Recipes by name; ``*_frac`` values are fractions of ``--supernet-iters``."""
 
 
@@ -181,7 +183,7 @@ def build(path, width, seed):
     from nas_det.models.shufflenet import ShuffleNetV2Subnet, ShuffleNetV2Supernet
     MMLogger.get_current_instance().setLevel(logging.WARNING)
     torch.manual_seed(seed)
-    kw = dict(arch='300M', widen_factor=width, out_indices=(3, ))
+    kw = dict(arch='300M', widen_factor=width, out_indices=(3, ), channels_last=True)
     bb = ShuffleNetV2Supernet(**kw) if path is None else ShuffleNetV2Subnet(path, **kw)
     bb.init_weights()
     return bb, nn.Linear(bb.out_channels[-1], 10)
@@ -298,7 +300,7 @@ def supernet_job(name, paths, data, args):
         return dict(recipe=name, options=hook_options(RECIPES[name], args.supernet_iters),
                     accs=accs, train_loss=loss, train_seconds=round(t1 - t0, 1),
                     eval_seconds=round(time.time() - t1, 1))
-    return job(osp.join(args.work_dir, f'supernet_{name}.json'), fn)
+    return job(osp.join(args.work_dir, f'supernet_{ALIASES.get(name, name)}.json'), fn)
 
 
 SETTINGS = ('data', 'paths', 'iters', 'supernet_iters', 'width', 'lr', 'batch_size',
@@ -326,35 +328,80 @@ def fmt_tau(t, lo, hi):
     return f'tau {t:.2f} [{lo:.2f}, {hi:.2f}]'
 
 
+def report(paths, flops, stand, sup, args):
+    """Print the table and the rank statistics. Paths without a standalone result or
+    without every recipe's result are left out (``--part report`` while jobs run); the
+    ceiling uses the paths with seeds 0 and 1."""
+    names = [n for n in args.recipes if n in sup]
+    keep = [i for i in range(len(paths)) if any(a is not None for a in stand[i])]
+    both = [i for i in keep if stand[i][0] is not None and stand[i][1] is not None]
+    if len(keep) < len(paths) or len(both) < len(paths) or len(names) < len(args.recipes):
+        print(f'\npartial: {len(keep)} of {len(paths)} paths have a standalone result, '
+              f'{len(both)} have seeds 0 and 1; recipes with results: {", ".join(names)}')
+    mean = {i: statistics.mean(a for a in stand[i] if a is not None) for i in keep}
+    print(f'\n{"path":>4} {"ops":<25} {"MFLOPs":>7} {"standalone":>13} '
+          + ' '.join(f'{n:>10}' for n in names))
+    for i in keep:
+        done = [a for a in stand[i] if a is not None]
+        sd = statistics.stdev(done) if len(done) > 1 else float('nan')
+        ops = str(paths[i]).split('] ', 1)[1]
+        print(f'{i:>4} {ops:<25} {flops[i] / 1e6:>7.2f} {mean[i]:>6.1f} +- '
+              f'{sd:>4.1f} ' + ' '.join(f'{sup[n][i]:>10.1f}' for n in names))
+    ceil = float('nan')
+    k = args.top_k
+    if len(both) >= 3:
+        pairs = [(a, b) for a in range(args.seeds) for b in range(a + 1, args.seeds)]
+        full = [i for i in both if all(a is not None for a in stand[i])]
+        ceil = statistics.mean(kendall_tau([stand[i][a] for i in full],
+                                           [stand[i][b] for i in full]) for a, b in pairs)
+        s0, s1 = [stand[i][0] for i in both], [stand[i][1] for i in both]
+        lo, hi = bootstrap_tau(s0, s1, args.bootstrap)
+        print(f'\nceiling (standalone seed vs seed): {fmt_tau(ceil, lo, hi)}')
+        print(f'standalone seed 0 vs seed 1: top-{k} overlap {top_k_overlap(s0, s1, k)}/{k}')
+    else:
+        print('\nceiling (standalone seed vs seed): needs seeds 0 and 1 of 3 paths or more')
+    ref = [mean[i] for i in keep]
+    for name in names:
+        acc = [sup[name][i] for i in keep]
+        t = kendall_tau(acc, ref)
+        lo, hi = bootstrap_tau(acc, ref, args.bootstrap)
+        ratio = t / ceil if ceil > 0 else float('nan')
+        print(f'recipe {name}: {fmt_tau(t, lo, hi)}, top-{k} overlap '
+              f'{top_k_overlap(acc, ref, k)}/{k}, mean supernet acc '
+              f'{statistics.mean(acc):.1f}%, tau / ceiling {ratio:.2f}')
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs/detnas_ranking'))
     p.add_argument('--recipes', nargs='+', default=['paper', 'new'], choices=list(RECIPES))
     p.add_argument('--paths', type=int, default=12, help='number of paths (12)')
     p.add_argument('--seeds', type=int, default=2, help='standalone seeds per path (2)')
-    p.add_argument('--iters', type=int, default=300, help='standalone iterations (300)')
-    p.add_argument('--supernet-iters', type=int, default=1200,
-                   help='supernet training iterations (1200)')
-    p.add_argument('--width', type=float, default=0.5, help='widen_factor (0.5)')
+    p.add_argument('--iters', type=int, default=150, help='standalone iterations (150)')
+    p.add_argument('--supernet-iters', type=int, default=600,
+                   help='supernet training iterations (600)')
+    p.add_argument('--width', type=float, default=0.25, help='widen_factor (0.25)')
     p.add_argument('--lr', type=float, default=0.1, help='peak learning rate (0.1)')
-    p.add_argument('--batch-size', type=int, default=32)
+    p.add_argument('--batch-size', type=int, default=128, help='(128)')
     p.add_argument('--recal-batches', type=int, default=20,
                    help='train batches that re-estimate a path\'s BN statistics (20)')
     p.add_argument('--data', default='mnist', choices=('mnist', 'digits'))
     p.add_argument('--train-size', type=int, default=0, help='0: all 4,000 train digits')
     p.add_argument('--val-size', type=int, default=0, help='0: all 1,000 val digits')
     p.add_argument('--path-seed', type=int, default=0, help='seed that places the ops (0)')
-    p.add_argument('--part', default='all', choices=('all', 'standalone', 'supernet'),
-                   help='run only one kind of job (e.g. two processes on one --work-dir); '
-                   'the figures are printed by an "all" run, which reuses them (all)')
+    p.add_argument('--part', default='all',
+                   choices=('all', 'standalone', 'supernet', 'report'),
+                   help='run only one kind of job (e.g. two processes on one --work-dir), or '
+                   "'report': print the figures of the jobs finished so far, running "
+                   'nothing (all)')
     p.add_argument('--top-k', type=int, default=3)
     p.add_argument('--bootstrap', type=int, default=1000)
     p.add_argument('--tiny', action='store_true',
-                   help='4 paths, 2 seeds, 20 / 40 iterations, width 0.25, 256 / 200 digits')
+                   help='CI size: 4 paths, 2 seeds, 20 / 40 iterations of batch 32, 256 / 200 digits')
     args = p.parse_args(argv)
     if args.tiny:
         args.paths, args.seeds, args.iters, args.supernet_iters = 4, 2, 20, 40
-        args.width, args.train_size, args.val_size, args.recal_batches = 0.25, 256, 200, 2
+        args.train_size, args.val_size, args.recal_batches, args.batch_size = 256, 200, 2, 32
         args.top_k = 2
     for name in ('paths', 'iters', 'supernet_iters', 'batch_size', 'top_k', 'bootstrap'):
         if getattr(args, name) <= 0:
@@ -369,7 +416,7 @@ def main(argv=None):
     import torch
     torch.set_num_threads(1)
     from nas_det.models.flops import backbone_cost
-    data = load_data(args)
+    data = load_data(args) if args.part != 'report' else ((torch.zeros(0), ) * 2, ) * 2
     paths = ranked_paths(args.paths, args.path_seed)
     flops = [backbone_cost('300M', p, (3, 32, 32), args.width)['flops'] for p in paths]
     print(f'DetNAS ranking on {args.data}: {len(paths)} paths, standalone {args.seeds} seeds '
@@ -378,43 +425,33 @@ def main(argv=None):
           flush=True)
     t0 = time.time()
     stand = [[None] * args.seeds for _ in paths]
-    for s in range(args.seeds if args.part != 'supernet' else 0):
+    sup = {}
+    if args.part == 'report':  # what finished jobs hold, nothing run
+        for i in range(len(paths)):
+            for s in range(args.seeds):
+                fn = osp.join(args.work_dir, f'standalone_p{i:02d}_s{s}.json')
+                if osp.isfile(fn):
+                    with open(fn) as f:
+                        stand[i][s] = json.load(f)['acc']
+        for name in args.recipes:
+            fn = osp.join(args.work_dir, f'supernet_{ALIASES.get(name, name)}.json')
+            if osp.isfile(fn):
+                with open(fn) as f:
+                    sup[name] = json.load(f)['accs']
+    for s in range(args.seeds if args.part in ('all', 'standalone') else 0):
         for i, path in enumerate(paths):
             res, reused = standalone_job(i, path, s, data, args)
             stand[i][s] = res['acc']
             took = 'reused' if reused else f'{res["seconds"]:.0f} s'
             print(f'  standalone path {i:2d} seed {s}: {res["acc"]:.1f}% ({took})', flush=True)
-    sup = {}
-    for name in (args.recipes if args.part != 'standalone' else []):
+    for name in (args.recipes if args.part in ('all', 'supernet') else []):
         res, reused = supernet_job(name, paths, data, args)
         sup[name] = res['accs']
         took = 'reused' if reused else f'{res["train_seconds"]:.0f} s'
         print(f'  supernet {name}: train loss {res["train_loss"]:.3f} ({took})', flush=True)
-    if args.part != 'all':
+    if args.part in ('standalone', 'supernet'):
         return
-    mean = [statistics.mean(a) for a in stand]
-    print(f'\n{"path":>4} {"ops":<25} {"MFLOPs":>7} {"standalone":>13} '
-          + ' '.join(f'{n:>10}' for n in args.recipes))
-    for i, path in enumerate(paths):
-        sd = statistics.stdev(stand[i])
-        ops = str(path).split('] ', 1)[1]
-        print(f'{i:>4} {ops:<25} {flops[i] / 1e6:>7.2f} {mean[i]:>6.1f} +- '
-              f'{sd:>4.1f} ' + ' '.join(f'{sup[n][i]:>10.1f}' for n in args.recipes))
-    pairs = [(a, b) for a in range(args.seeds) for b in range(a + 1, args.seeds)]
-    ceil = statistics.mean(kendall_tau([x[a] for x in stand], [x[b] for x in stand])
-                           for a, b in pairs)
-    lo, hi = bootstrap_tau([x[0] for x in stand], [x[1] for x in stand], args.bootstrap)
-    print(f'\nceiling (standalone seed vs seed): {fmt_tau(ceil, lo, hi)}')
-    k = args.top_k
-    print(f'standalone seed 0 vs seed 1: top-{k} overlap '
-          f'{top_k_overlap([x[0] for x in stand], [x[1] for x in stand], k)}/{k}')
-    for name in args.recipes:
-        t = kendall_tau(sup[name], mean)
-        lo, hi = bootstrap_tau(sup[name], mean, args.bootstrap)
-        ratio = t / ceil if ceil > 0 else float('nan')
-        print(f'recipe {name}: {fmt_tau(t, lo, hi)}, top-{k} overlap '
-              f'{top_k_overlap(sup[name], mean, k)}/{k}, mean supernet acc '
-              f'{statistics.mean(sup[name]):.1f}%, tau / ceiling {ratio:.2f}')
+    report(paths, flops, stand, sup, args)
     print(f'({time.time() - t0:.0f} s)')
 
 

@@ -18,5 +18,12 @@ model = dict(
     neck=dict(in_channels=[64, 160, 320, 640]),
     roi_head=dict(bbox_head=dict(num_classes=10)))
 optim_wrapper = dict(optimizer=dict(lr=0.02))
-custom_hooks = [dict(type='UniformSamplingHook', seed=0)]
+# Warm-start recipe (docs/experiments/detnas_supernet.md): the all-shuffle3x3 path alone for
+# the first quarter of the 300 iterations, its weights copied into every other choice, then
+# the other ops ramp into the sampling over half of the schedule.
+# The paper's recipe: custom_hooks = [dict(type='UniformSamplingHook', seed=0)]
+custom_hooks = [
+    dict(type='UniformSamplingHook', seed=0, warmup_path='shuffle3x3', warmup_iters=75,
+         op_curriculum=dict(shuffle5x5=75, shuffle7x7=75, xception3x3=75), ramp_iters=150)
+]
 find_unused_parameters = True

@@ -15,3 +15,6 @@ model = dict(
             type='Pretrained',
             prefix='backbone.',
             checkpoint='work_dirs/shufflenet-300M-supernet_digits-cls/iter_600.pth')))
+# Every choice of the pre-trained supernet is trained: uniform sampling from the first
+# iteration (a warm start would overwrite the other choices with copies of one).
+custom_hooks = [dict(type='UniformSamplingHook', seed=0)]

@@ -26,6 +26,15 @@ param_scheduler = [
 ]
 default_hooks = dict(checkpoint=dict(interval=max_iters))
 
-custom_hooks = [dict(type='UniformSamplingHook', seed=0)]
+# The warm-start recipe (docs/experiments/detnas_supernet.md): uniform sampling from the
+# first iteration (the paper's recipe) stays at chance on a schedule this short. Instead the
+# all-shuffle3x3 path trains alone for 150 iterations, its weights are copied into every
+# other choice (kernels zero-padded), then the other ops enter the sampling with weights
+# ramping from 0 to uniform over 300 iterations; every choice keeps its own weights.
+# The paper's recipe: custom_hooks = [dict(type='UniformSamplingHook', seed=0)]
+custom_hooks = [
+    dict(type='UniformSamplingHook', seed=0, warmup_path='shuffle3x3', warmup_iters=150,
+         op_curriculum=dict(shuffle5x5=150, shuffle7x7=150, xception3x3=150), ramp_iters=300)
+]
 # three of four choices of every block are idle at each step
 find_unused_parameters = True

@@ -38,6 +38,12 @@ default_hooks = dict(
     logger=dict(interval=100),
     checkpoint=dict(interval=10000, max_keep_ckpts=3))
 
+# The paper's recipe (uniform from the first iteration). For a supernet trained from scratch
+# on little data, the warm-start recipe (docs/experiments/detnas_supernet.md) with N the
+# schedule's iterations:
+# custom_hooks = [dict(type='UniformSamplingHook', seed=0, warmup_path='shuffle3x3',
+#     warmup_iters=N // 4, op_curriculum=dict(shuffle5x5=N // 4, shuffle7x7=N // 4,
+#     xception3x3=N // 4), ramp_iters=N // 2)]
 custom_hooks = [dict(type='UniformSamplingHook', seed=0)]
 # three of four choices of every block are idle at each step
 find_unused_parameters = True
