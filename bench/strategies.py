@@ -251,6 +251,8 @@ def main(argv=None) -> None:
     parser.add_argument('--set', nargs='*', default=[], metavar='NAME.KEY=VALUE',
                         help='override a strategy setting, e.g. pnas.beam=20 (JSON values)')
     parser.add_argument('--torch-threads', type=int, default=1)
+    parser.add_argument('--no-pareto', action='store_true',
+                        help='skip the multi-objective section of the digits benchmark')
     parser.add_argument('--tiny', action='store_true',
                         help='CI size: 2 seeds, budgets 25 and 50, the pure strategies')
     args = parser.parse_args(argv)
@@ -327,7 +329,7 @@ def main(argv=None) -> None:
                             f' (n={len(log[(kind, b)])})' for b in blocks))
                 print(f'{name} surrogate, held-out Spearman at budget {ref} (block {len(bench.space.blocks())}+ '
                       'after the last: final picks): ' + '; '.join(parts))
-        if bench_name == 'digits':
+        if bench_name == 'digits' and not args.no_pareto:
             pareto_section(bench, args.seeds, budgets)
     print(f'\ntotal runtime {time.perf_counter() - start:.1f} s')
 
