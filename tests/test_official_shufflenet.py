@@ -33,7 +33,7 @@ def rel_diff(a, b):
     return float((a - b).abs().max() / b.abs().max())
 
 
-def assert_same_outputs(ref, ours, paths, size=64):
+def assert_same_outputs(ref, ours, paths, size=32):
     ref.double().eval()
     ours.double().eval()
     x = torch.rand(2, 3, size, size, dtype=torch.float64) * 255  # BGR 0-255, as official
@@ -63,12 +63,12 @@ def test_detnas_supernet_equals_official():
     assert info.skipped == ['fc.fc.bias', 'fc.fc.weight']
     ours = build_ours(info)
     ours.load_state_dict(sd, strict=True)
-    assert_same_outputs(ref, ours, random_paths(3) + [[0] * 20, [3] * 20])
+    assert_same_outputs(ref, ours, random_paths(2) + [[3] * 20])
     # the split is not cosmetic: with the SPOS split the outputs differ
     other = build_ours(info, channel_split='even_odd')
     other.load_state_dict(sd, strict=True)
     other.double().eval().set_choices(['shuffle3x3'] * 20)
-    x = torch.rand(1, 3, 64, 64, dtype=torch.float64) * 255
+    x = torch.rand(1, 3, 32, 32, dtype=torch.float64) * 255
     with torch.no_grad():
         assert rel_diff(other(x)[1], ref.double().eval()(x, [0] * 20)[1]) > 1e-2
 
@@ -98,7 +98,7 @@ def test_spos_supernet_equals_official(bn_affine):
     assert ('stem.bn.weight' in sd) == (bn_affine == 'fill')
     ours = build_ours(info, bn_affine)
     ours.load_state_dict(sd, strict=True)
-    assert_same_outputs(ref, ours, random_paths(3, seed=1))
+    assert_same_outputs(ref, ours, random_paths(2, seed=1))
 
 
 def test_spos_searched_net_ops_from_shapes():
@@ -133,7 +133,7 @@ def test_tool_writes_safe_checkpoint_that_pretrained_init_loads(tmp_path):
     img = torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8)  # BGR, as mmcv loads
     x = pre(dict(inputs=[img], data_samples=None))['inputs']
     assert torch.equal(x, img[None].float())
-    assert_same_outputs(ref, backbone, random_paths(2, seed=2))
+    assert_same_outputs(ref, backbone, random_paths(1, seed=2))
     # out_indices of a detector (no last conv): the last conv's keys are simply unused
     det = MODELS.build(dict(ckpt['meta']['backbone'], init_cfg=dict(
         type='Pretrained', checkpoint=dst, prefix='backbone.')))
