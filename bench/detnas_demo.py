@@ -208,6 +208,11 @@ def worker(cfg_file: str, wd: str) -> None:
         json.dump({k: v for k, v in metrics.items() if isinstance(v, float)}, f)
 
 
+def fmt(x: float) -> str:
+    """4 decimals, or 3 significant digits below 0.01 (an mAP near 0 is not all 0.0000)."""
+    return f'{x:.4f}' if x == 0 or abs(x) >= 0.01 else f'{x:.2e}'
+
+
 def mean_std(values: list) -> tuple:
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
@@ -327,29 +332,30 @@ def main(argv=None) -> None:
                     other.cancel()
                 raise SystemExit(f'[demo] {e}')
             results.append(r)
-            log(f'{r["label"]} seed {r["seed"]}: val mAP {r["mAP"]:.4f} ({r["seconds"]:.0f} s)')
+            log(f'{r["label"]} seed {r["seed"]}: val mAP {fmt(r["mAP"])} ({r["seconds"]:.0f} s)')
     t_retrain = time.time() - t1
 
     # 4. report
     results.sort(key=lambda r: (r['label'] != 'best', r['label'], r['seed']))
-    print(f'\n{"path":<9}{"seed":>5}{"FLOPs":>9}{"val mAP":>10}{"mAP@50":>9}  genotype')
+    print(f'\n{"path":<9}{"seed":>5}{"FLOPs":>9}{"val mAP":>10}{"mAP@50":>10}  genotype')
     for r in results:
-        print(f'{r["label"]:<9}{r["seed"]:>5}{r["flops"] / 1e6:>8.1f}M{r["mAP"]:>10.4f}'
-              f'{r["mAP50"] if r["mAP50"] is not None else float("nan"):>9.4f}  {r["genotype"]}')
+        m50 = fmt(r['mAP50']) if r['mAP50'] is not None else '-'
+        print(f'{r["label"]:<9}{r["seed"]:>5}{r["flops"] / 1e6:>8.1f}M{fmt(r["mAP"]):>10}'
+              f'{m50:>10}  {r["genotype"]}')
     best_maps = [r['mAP'] for r in results if r['label'] == 'best']
     rand_maps = [r['mAP'] for r in results if r['label'] != 'best']
     (mb, sb), (mr, sr) = mean_std(best_maps), mean_std(rand_maps)
     print()
-    print(f'best path    ({len(best_maps)} seeds): val mAP {mb:.4f} +- {sb:.4f}')
+    print(f'best path    ({len(best_maps)} seeds): val mAP {fmt(mb)} +- {fmt(sb)}')
     print(f'random paths ({len(paths) - 1} paths x {len(args.seeds)} seeds): val mAP '
-          f'{mr:.4f} +- {sr:.4f}')
+          f'{fmt(mr)} +- {fmt(sr)}')
     sep, diff, se = separation(best_maps, rand_maps)
     if sep:
         print(f'the best path is separated from the random paths beyond the noise '
-              f'(difference {diff:+.4f} > 2 x its standard error {se:.4f})')
+              f'(difference {fmt(diff)} > 2 x its standard error {fmt(se)})')
     else:
         print(f'the best path is NOT separated from the random paths beyond the noise '
-              f'(difference {diff:+.4f}, 2 x its standard error {2 * se:.4f})')
+              f'(difference {fmt(diff)}, 2 x its standard error {fmt(2 * se)})')
     summary = dict(best=best_maps, random=rand_maps, separated=sep, difference=diff,
                    standard_error=se, retrain_iters=args.retrain_iters, seeds=args.seeds,
                    search_seconds=round(t_search, 1), retrain_seconds=round(t_retrain, 1),
