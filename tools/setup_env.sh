@@ -106,7 +106,8 @@ for path in sys.argv[1:]:
             have = None
         if have is None or have.split('+')[0] != ver:
             out.append(name)
-for extra in ('pytest', 'matplotlib', 'importlib_metadata', 'onnx', 'onnxruntime', 'tensorboard'):
+for extra in ('pytest', 'pytest-xdist', 'matplotlib', 'importlib_metadata', 'onnx', 'onnxruntime',
+              'tensorboard'):
     try:
         metadata.version(extra)
     except metadata.PackageNotFoundError:
@@ -126,7 +127,7 @@ if [ -n "$missing" ]; then
     pipi "torch==$(pin torch)" "torchvision==$(pin torchvision)"
   fi
   step "install mmengine and tools" "pip could not install mmengine / pycocotools / pytest; check the index"
-  pipi "mmengine==$(pin mmengine)" "pycocotools==$(pin pycocotools)" pytest matplotlib \
+  pipi "mmengine==$(pin mmengine)" "pycocotools==$(pin pycocotools)" pytest pytest-xdist matplotlib \
        'importlib-metadata' 'numpy>=1.24' onnx onnxruntime tensorboard
 fi
 
