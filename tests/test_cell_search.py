@@ -526,7 +526,7 @@ def test_cli_reports_a_bad_config_value_in_one_line(tmp_path):
     env.pop('NAS_DET_DEBUG', None)
     p = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 2, p.stderr[-2000:]
-    assert "search.py: error: train_cfg.strategy: 'darts' is not a preset" in p.stderr
+    assert "search.py: error: phase 'search': train_cfg.strategy: 'darts' is not a preset" in p.stderr
     assert "['evolution', 'pnas', 'reinforce']" in p.stderr
     assert 'Traceback' not in p.stderr
     p = subprocess.run(args, cwd=ROOT, env=dict(env, NAS_DET_DEBUG='1'), capture_output=True,

@@ -88,8 +88,8 @@ def test_coco_search_configs_have_the_paper_settings(path):
     arch = cfg.model.backbone.arch
     assert arch in osp.basename(path)
     phases = normalize_phases(cfg)
-    assert [n for n, _ in phases] == ['train', 'search', 'export']
-    search = phase_config(cfg, phases[1][1], '/tmp/unused')
+    assert [n for n, _ in phases] == ['split', 'train', 'search', 'export']
+    search = phase_config(cfg, phases[2][1], '/tmp/unused')
     assert search.load_from == 'previous'
     assert search.train_cfg.max_flops == {'300M': 300e6, '1.3G': 1.3e9}[arch]
     assert tuple(search.train_cfg.cost_input_shape) == (3, 224, 224)

@@ -202,7 +202,7 @@ def test_bad_arguments_name_the_field():
                           (dict(widen_factor=0.05), 'arch')]:
         with pytest.raises(ValueError, match=field):
             ShuffleNetV2Supernet(**kwargs)
-    with pytest.raises(ValueError, match='genotype'):
+    with pytest.raises(FileNotFoundError, match='genotype file /no/such/genotype.json'):
         ShuffleNetV2Subnet('/no/such/genotype.json')
 
 
