@@ -131,7 +131,7 @@ def test_hook_warm_start_inherits_once_then_samples():
 def test_ranking_bench_tiny(tmp_path):
     args = ['bench/detnas_ranking.py', '--tiny', '--work-dir', str(tmp_path),
             '--recipes', 'paper', 'new']
-    out = run_tool(args).stdout
+    out = run_tool(args)
     num = r'(-?[0-9.]+|nan)'
     ceil = re.search(rf'^ceiling \(standalone seed vs seed\): tau {num} \[{num}, {num}\]', out,
                      re.M)
@@ -144,7 +144,7 @@ def test_ranking_bench_tiny(tmp_path):
         assert -1 <= t <= 1 and (lo <= hi or t != t)
         assert 0 <= float(r[5]) <= 100
     assert len(re.findall(r'^\s+\d+ \S', out, re.M)) >= 4  # the table of 4 paths
-    again = run_tool(args).stdout  # finished jobs are reused
+    again = run_tool(args)  # finished jobs are reused
     assert again.count('reused') == 4 * 2 + 2
     assert re.findall(r'^recipe .*$', again, re.M) == re.findall(r'^recipe .*$', out, re.M)
     p = subprocess.run([sys.executable, *args, '--lr', '0.05'], cwd=ROOT, capture_output=True,
