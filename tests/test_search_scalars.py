@@ -17,8 +17,8 @@ from test_search_loop import _Logger, _Model, _toy_evaluator  # noqa: E402
 def read_events(log_dir):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     files = glob.glob(f'{log_dir}/**/events.out.tfevents.*', recursive=True)
-    assert files, f'no TensorBoard event file under {log_dir}'
-    acc = EventAccumulator(log_dir if len(files) == 1 else files[0])
+    assert len(files) == 1, f'one TensorBoard event file expected under {log_dir}: {files}'
+    acc = EventAccumulator(files[0])
     acc.Reload()
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)]
             for tag in acc.Tags()['scalars']}
