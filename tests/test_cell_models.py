@@ -261,8 +261,9 @@ def test_image_classifier_equals_cell_network():
     from mmpretrain.structures import DataSample
     torch.manual_seed(0)
     net = CellNetwork('pnasnet_5', layout='cifar', num_classes=10, **TINY).eval()
+    # built under mmpretrain's scope whatever default scope an earlier test left behind
     clf = PRETRAIN_MODELS.build(dict(
-        type='ImageClassifier',
+        type='ImageClassifier', _scope_='mmpretrain',
         backbone=dict(type='CellNetBackbone', genotype='pnasnet_5', layout='cifar',
                       out_indices=(2,), **TINY),
         neck=dict(type='GlobalAveragePooling'),
