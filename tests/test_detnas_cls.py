@@ -141,7 +141,10 @@ def test_cls_pretraining_initialises_the_detection_supernet(cls_data, tmp_path):
               'train_dataloader.batch_size=8', 'val_dataloader.batch_size=10',
               'train_cfg.max_iters=3', 'train_cfg.val_interval=3',
               'default_hooks.checkpoint.interval=3', 'default_hooks.logger.interval=1',
-              'custom_hooks.0.log_paths=True'])
+              'custom_hooks.0.log_paths=True',
+              # the config's warm start trains one fixed path first: sampling from step 1
+              'custom_hooks.0.warmup_path=None', 'custom_hooks.0.warmup_iters=0',
+              'custom_hooks.0.op_curriculum=None', 'custom_hooks.0.ramp_iters=0'])
     ckpt = osp.join(wd, 'iter_3.pth')
     assert osp.isfile(ckpt)
     # one uniformly sampled path per iteration, under mmpretrain's classifier

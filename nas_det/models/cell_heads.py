@@ -33,7 +33,7 @@ from typing import List, Optional, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.registry import MODELS
+from mmengine.registry import MODELS, DefaultScope
 from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.models.heads import ClsHead
 
@@ -69,7 +69,10 @@ class CellClsHead(ClsHead):
     def __init__(self, num_classes: int, in_channels: int, dropout: float = 0.,
                  aux_in_channels: Optional[int] = None, aux_feat_size: int = 8,
                  aux_weight: float = 0.4, norm_cfg=None, **kwargs):
-        super().__init__(**kwargs)
+        # ClsHead builds its loss in the current default scope: under an mmdet or mmengine
+        # scope (a detector's runner, a direct construction) mmpretrain's losses are not found
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            super().__init__(**kwargs)
         for name, v in (('num_classes', num_classes), ('in_channels', in_channels)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f'{name}: a positive int is expected, got {v!r}')
