@@ -25,7 +25,6 @@ unfinished retrain. ``--resume`` is accepted (the demo always resumes).
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as cf
 import json
 import math
 import os
@@ -35,6 +34,9 @@ import statistics
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _jobs import run_jobs  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = 'configs/detnas/retinanet_detnas-shufflenet-300M_search_digits.py'
@@ -321,18 +323,10 @@ def main(argv=None) -> None:
 
     # 3. retrains
     t1 = time.time()
-    results = []
-    with cf.ThreadPoolExecutor(args.jobs) as pool:
-        futures = {pool.submit(retrain_job, *job, args): job for job in jobs}
-        for fut in cf.as_completed(futures):
-            try:
-                r = fut.result()
-            except RuntimeError as e:
-                for other in futures:
-                    other.cancel()
-                raise SystemExit(f'[demo] {e}')
-            results.append(r)
-            log(f'{r["label"]} seed {r["seed"]}: val mAP {fmt(r["mAP"])} ({r["seconds"]:.0f} s)')
+    results = run_jobs(
+        lambda *job: retrain_job(*job, args), jobs, args.jobs, prefix=lambda job: '[demo] ',
+        on_result=lambda r: log(f'{r["label"]} seed {r["seed"]}: val mAP {fmt(r["mAP"])} '
+                                f'({r["seconds"]:.0f} s)'))
     t_retrain = time.time() - t1
 
     # 4. report

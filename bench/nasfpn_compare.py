@@ -27,7 +27,6 @@ resumes unfinished ones (``--resume``), so a killed comparison goes on where it 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as cf
 import json
 import os
 import os.path as osp
@@ -37,6 +36,9 @@ import subprocess
 import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _jobs import run_jobs  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEARCH_CFG = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_search_digits-easy.py')
@@ -271,20 +273,13 @@ def main(argv=None):
     from mmengine.config import Config  # read once, here: config parsing is not thread-safe
     args.base_neck = Config.fromfile(SEARCH_CFG).model.neck.to_dict()
     tasks = [(m, s) for s in sorted(set(args.seeds)) for m in dict.fromkeys(args.modes)]
-    results = []
-    with cf.ThreadPoolExecutor(args.jobs) as pool:
-        futures = {pool.submit(one_seed_mode, m, s, args): (m, s) for m, s in tasks}
-        for fut in cf.as_completed(futures):
-            try:
-                r = fut.result()
-            except RuntimeError as e:
-                for f in futures:
-                    f.cancel()
-                raise SystemExit(f'[compare] {futures[fut][0]} seed {futures[fut][1]}: {e}')
-            results.append(r)
-            print(f'[compare] {r["mode"]} seed {r["seed"]}: retrained mAP {fmt(r["mAP"])} '
-                  f'(search {fmt(r.get("search_seconds"), 0)} s, best proxy reward '
-                  f'{fmt(r.get("best_reward"), 4)})', flush=True)
+    results = run_jobs(
+        lambda m, s: one_seed_mode(m, s, args), tasks, args.jobs,
+        prefix=lambda task: f'[compare] {task[0]} seed {task[1]}: ',
+        on_result=lambda r: print(
+            f'[compare] {r["mode"]} seed {r["seed"]}: retrained mAP {fmt(r["mAP"])} '
+            f'(search {fmt(r.get("search_seconds"), 0)} s, best proxy reward '
+            f'{fmt(r.get("best_reward"), 4)})', flush=True))
     args.modes = list(dict.fromkeys(args.modes))
     print(f'\n{"mode":<11}{"seed":>5}{"search s":>10}{"proxy best":>12}{"neck params":>13}'
           f'{"mAP":>8}{"mAP@50":>8}')

@@ -30,7 +30,8 @@ def grab(pattern: str, text: str, kind=float):
 def test_every_bench_has_a_tiny_flag_and_a_test():
     """No bench script escapes CI: each has a --tiny flag and a test runs it (here, or
     in the test file of its feature)."""
-    benches = sorted(f for f in os.listdir(osp.join(ROOT, 'bench')) if f.endswith('.py'))
+    benches = sorted(f for f in os.listdir(osp.join(ROOT, 'bench'))
+                     if f.endswith('.py') and not f.startswith('_'))  # _*.py: shared helpers
     src = ''
     for name in os.listdir(osp.join(ROOT, 'tests')):
         if name.startswith('test_') and name.endswith('.py'):
