@@ -471,7 +471,7 @@ def test_paper_layout_sizes_of_the_configs():
 
 def test_clear_errors_of_the_cell_search_parts(tmp_path):
     from mmengine.config import Config
-    from nas_det.engine.cell_export import export_cell_configs
+    from nas_det.engine.export import export_cell_configs
     from nas_det.models.cell_heads import CellClsHead
     from nas_det.space.cells import Cell, CellGenotype, CellSpace
     from nas_det.space.published import DETNAS_300M_FPN, NASNET_A, PNASNET_5

@@ -204,7 +204,7 @@ def test_plots_and_export_of_a_pyramid(tmp_path):
     from mmengine.config import Config
 
     import nas_det  # noqa: F401
-    from nas_det.engine.export_genotype import export_genotype
+    from nas_det.engine.export import export_genotype
     from nas_det.engine.plots import moving_average, plot_pyramid, plot_rewards
     from nas_det.space import NASFPNSpace
     from nas_det.space.published import NASFPN_7CELL

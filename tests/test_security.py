@@ -108,8 +108,7 @@ def test_exported_config_never_holds_a_genotype_payload(tmp_path, monkeypatch):
 
 def test_export_genotype_and_cell_export_refuse_payloads(tmp_path, monkeypatch):
     import nas_det  # noqa: F401
-    from nas_det.engine.cell_export import export_cell_configs
-    from nas_det.engine.export_genotype import export_genotype
+    from nas_det.engine.export import export_cell_configs, export_genotype
     from nas_det.space.published import NASFPN_7CELL, NASNET_A
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError, match='unknown key'):

@@ -36,6 +36,7 @@ from ..models.morphnet import (COSTS, MorphNetRegularizer, add_consumers,
                                trace_channels, transfer_state_dict, widths_from_groups)
 from ..space.base import bad_value
 from .phases import PhaseContext, register_phase
+from .export.widths import model_cfg_for, write_widths_config  # noqa: F401
 
 SCOPES = ('backbone', 'detector')
 _SETTINGS = dict(input_shape=(3, 224, 224), cost='flops', threshold=0.1, strength=None,
@@ -243,45 +244,6 @@ def _total_flops(model, input_shape) -> float:
     return float(model_flops(_Tensor(model), x)['flops'])
 
 
-def backbone_cfg_for(src: dict, depth: int, widths) -> dict:
-    """A ``WidthResNet`` config with ``widths`` as data and ``src``'s other settings."""
-    keep = ('in_channels', 'strides', 'out_indices', 'frozen_stages', 'conv_cfg', 'norm_cfg',
-            'norm_eval', 'zero_init_residual', 'stem')
-    out = dict(type='WidthResNet', depth=depth,
-               widths=[[n, int(w)] for n, w in widths.groups], init_cfg=None)
-    for k in keep:
-        if k in src:
-            out[k] = copy.deepcopy(src[k])
-    return out
-
-
-def model_cfg_for(model_cfg: dict, depth: int, widths) -> dict:
-    """The model config with a ``WidthResNet`` backbone of ``widths`` and the neck /
-    head input widths to match."""
-    cfg = copy.deepcopy(model_cfg)
-    bb = backbone_cfg_for(cfg['backbone'], depth, widths)
-    cfg['backbone'] = bb
-    outs = bb.get('out_indices', (0, 1, 2, 3))
-    stage_w = [widths[f'stage{i + 1}'] for i in outs]
-    neck = cfg.get('neck')
-    if isinstance(neck, dict) and 'in_channels' in neck:
-        neck['in_channels'] = stage_w if isinstance(neck['in_channels'], (list, tuple)) \
-            else stage_w[-1]
-    head = cfg.get('head')
-    if isinstance(head, dict) and 'in_channels' in head:
-        head['in_channels'] = stage_w[-1]
-    return cfg
-
-
-def _plain_optim_wrapper(ow: dict) -> dict:
-    ow = copy.deepcopy(dict(ow))
-    ow.pop('constructor', None)
-    ow.pop('morphnet', None)
-    if ow.get('type') == 'MorphNetOptimWrapper':
-        ow['type'] = 'OptimWrapper'
-    return ow
-
-
 def save_plain(obj, path: str) -> None:
     """``torch.save`` of plain data (loads with ``weights_only=True``), atomically."""
     from .checkpoint import to_plain
@@ -463,24 +425,18 @@ def morphnet_export(cfg, model, out_dir: str, settings: dict | None = None,
     for key, widths in (('shrunk', shrunk), ('expanded', expanded), ('uniform', uniform)):
         sub = osp.join(out_dir, key)
         os.makedirs(sub, exist_ok=True)
-        new_cfg = copy.deepcopy(cfg)
-        new_cfg.model = model_cfg_for(cfg.model, depth, widths)
-        if 'optim_wrapper' in new_cfg:
-            new_cfg.optim_wrapper = _plain_optim_wrapper(new_cfg.optim_wrapper)
-        for k in ('phases', 'work_dir', 'morphnet_export'):
-            new_cfg.pop(k, None)
-        new = MODELS.build(new_cfg.model)
+        ckpt = osp.join(sub, 'model.pth')
+        # the one export (engine/export): the shrunk net fine-tunes from its sliced
+        # weights; the expanded one (and the uniform baseline) retrains from scratch
+        # (MorphNet's protocol), its checkpoint holds the kept channels if wanted
+        written = write_widths_config(cfg, depth, widths, osp.join(sub, 'config.py'),
+                                      load_from=ckpt if key == 'shrunk' else None)
+        new = MODELS.build(written.model)
         keep = channel_order(graph, groups_from_widths(graph, widths, names), scores)
         sd = transfer_state_dict(graph, state, new.state_dict(), keep, prefix='backbone.')
         new.load_state_dict(sd, strict=True)
-        ckpt = osp.join(sub, 'model.pth')
         save_plain({'state_dict': sd, 'meta': {'morphnet': {'widths': widths.to_dict(),
                                                             'from': key}}}, ckpt)
-        # the shrunk net fine-tunes from its sliced weights; the expanded one (and the
-        # uniform baseline) retrains from scratch (MorphNet's protocol), its checkpoint
-        # holds the kept channels if wanted
-        new_cfg.load_from = osp.abspath(ckpt) if key == 'shrunk' else None
-        new_cfg.dump(osp.join(sub, 'config.py'))
         with open(osp.join(sub, 'widths.json'), 'w') as f:
             json.dump(widths.to_dict(), f, indent=1)
         measured = total_cost(new, s['cost'], s['input_shape'])

@@ -5,7 +5,8 @@ The evaluator knows nothing of any particular space: the genotype goes into one 
 a child config (``genotype_key``, e.g. ``'model.neck.genotype'`` for a NAS-FPN pyramid,
 ``'model.backbone.genotype'`` for a cell network), the child is built from the registry,
 trained with a plain loop for ``train_iters`` iterations on its own non-distributed
-loader, scored with an mmengine metric computed on this rank only, and forgotten. Every
+loader, its learning rate (and any other parameter) driven by the child config's
+``param_scheduler`` (mmengine's schedulers, built for the child's optimizer), scored with an mmengine metric computed on this rank only, and forgotten. Every
 child gets its own seed derived from the base seed and the genotype's canonical string,
 so a child scores the same whichever rank evaluates it, in whatever order, and again
 after a resume.
@@ -17,7 +18,15 @@ Example (a search config, the child being the config's own detector)::
                      strategy=dict(type='ReinforceController', batch_size=4),
                      evaluator=dict(type='ProxyTrainEvaluator',
                                     genotype_key='model.neck.genotype',
-                                    metric='coco/bbox_mAP', train_iters=100))
+                                    metric='coco/bbox_mAP', train_iters=100,
+                                    child=dict(param_scheduler=[
+                                        dict(type='LinearLR', start_factor=0.1,
+                                             by_epoch=False, begin=0, end=11),
+                                        dict(type='CosineAnnealingLR', by_epoch=False,
+                                             begin=10)])))
+
+A scheduler without ``end`` ends with the child's training (``train_iters``, or its
+epochs for ``by_epoch=True``), as in an mmengine Runner.
 """
 from __future__ import annotations
 
@@ -25,6 +34,7 @@ import copy
 import math
 import random
 import time
+import warnings
 import zlib
 
 import numpy as np
@@ -34,9 +44,60 @@ from .driver import Result
 from .evaluators import (_build_dataset, check_int, local_loader, local_metrics,
                          register_evaluator, reward_from_metrics, unwrap)
 
-CHILD_KEYS = ('model', 'train_dataloader', 'val_dataloader', 'val_evaluator', 'optim_wrapper')
-"""Keys of a child config; those ``child`` does not give come from the search config."""
+CHILD_KEYS = ('model', 'train_dataloader', 'val_dataloader', 'val_evaluator', 'optim_wrapper',
+              'param_scheduler')
+"""Keys of a child config; those ``child`` does not give come from the search config
+(``param_scheduler`` may be absent from both: a constant learning rate)."""
 LR_SCHEDULES = ('constant', 'cosine', 'linear')
+"""Values of the deprecated ``lr_schedule`` (see :func:`schedule_from_lr_schedule`)."""
+
+
+def schedule_from_lr_schedule(lr_schedule: str | None, warmup_iters: int | None,
+                              train_iters: int) -> list:
+    """The ``param_scheduler`` (mmengine's) of the deprecated ``lr_schedule`` /
+    ``warmup_iters`` options: a linear warm-up from 10% of the learning rate over
+    ``warmup_iters`` iterations, then ``'constant'``, ``'cosine'`` (to 0 at
+    ``train_iters``) or ``'linear'`` (to 0 at ``train_iters``); ``lr_schedule`` None means
+    ``'cosine'``, the old default. The learning rate of iteration ``i`` is the old one's:
+    ``0.1 + 0.9 * i / w`` during the warm-up, then ``0.5 * (1 + cos(pi * t))`` or
+    ``1 - t`` with ``t = (i - w) / (train_iters - w)``."""
+    lr_schedule = 'cosine' if lr_schedule is None else lr_schedule
+    w = warmup_iters or 0
+    out = []
+    if w:  # mmengine's LinearLR reaches end_factor at step end - 1
+        out.append(dict(type='LinearLR', start_factor=0.1, end_factor=1.0, by_epoch=False,
+                        begin=0, end=w + 1))
+    if w < train_iters:
+        if lr_schedule == 'cosine':
+            out.append(dict(type='CosineAnnealingLR', T_max=train_iters - w, eta_min=0.0,
+                            by_epoch=False, begin=w, end=train_iters))
+        elif lr_schedule == 'linear':
+            out.append(dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=False,
+                            begin=w, end=train_iters + 1))
+    return out
+
+
+def check_param_scheduler(value, field: str = 'evaluator.child.param_scheduler') -> list:
+    """A list of scheduler dicts (one dict is wrapped), each of a registered type."""
+    from mmengine.registry import PARAM_SCHEDULERS
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f'{field}: a list of scheduler dicts is expected, got {value!r}')
+    out = []
+    for i, s in enumerate(value):
+        if not isinstance(s, dict) or not isinstance(s.get('type'), str):
+            raise ValueError(f'{field}[{i}]: a dict(type=...) is expected, got {s!r}')
+        if 'ReduceOnPlateau' in s['type']:
+            raise ValueError(f'{field}[{i}]: {s["type"]} needs validation metrics during '
+                             'training; a child is validated once, after it')
+        if PARAM_SCHEDULERS.get(s['type']) is None:
+            raise ValueError(f'{field}[{i}].type: {s["type"]!r} is not a registered parameter '
+                             'scheduler (e.g. LinearLR, CosineAnnealingLR, MultiStepLR)')
+        out.append(copy.deepcopy(dict(s.to_dict() if hasattr(s, 'to_dict') else s)))
+    return out
 
 
 def _lookup(cfg: dict, dotted: str):
@@ -77,9 +138,14 @@ class ProxyTrainEvaluator:
             that ``child`` leaves out, ``default_scope``, ``randomness.seed``), the device
             of ``runner.model`` and ``runner.logger`` are used, each when present.
         child (dict, optional): the child config: any of ``model``, ``train_dataloader``,
-            ``val_dataloader``, ``val_evaluator``, ``optim_wrapper``; each given key
-            replaces the search config's key of that name as a whole. Defaults to None
-            (the search config's own model, data, metric and optimizer).
+            ``val_dataloader``, ``val_evaluator``, ``optim_wrapper``, ``param_scheduler``;
+            each given key replaces the search config's key of that name as a whole.
+            ``param_scheduler`` is mmengine's (a list of e.g. ``LinearLR``,
+            ``CosineAnnealingLR``, ``MultiStepLR``), built for the child's optimizer and
+            stepped every iteration (``by_epoch=False``) or after every pass over the
+            child's training images (``by_epoch=True``, or ``convert_to_iter_based``); a
+            scheduler without ``end`` ends with the child's training. Defaults to None
+            (the search config's own model, data, metric, optimizer and schedule).
         genotype_key (str): dotted path in the child config that receives the genotype.
             Its parent must exist in the child config (e.g. ``model.neck``). Defaults to
             'model.neck.genotype'.
@@ -89,10 +155,12 @@ class ProxyTrainEvaluator:
         metric (str): key of the reward in the metrics (``'coco/bbox_mAP'``,
             ``'accuracy/top1'``, ...). Defaults to 'coco/bbox_mAP'.
         train_iters (int): training iterations per child. Defaults to 100.
-        lr_schedule (str): learning-rate multiplier over the iterations after warm-up:
-            ``'constant'``, ``'cosine'`` (to 0) or ``'linear'`` (to 0). The child's
-            ``param_scheduler`` is not used. Defaults to 'cosine'.
-        warmup_iters (int): linear warm-up from 10% of the learning rate. Defaults to 0.
+        lr_schedule (str, optional): deprecated, use ``child.param_scheduler``: with it or
+            ``warmup_iters``, the schedule is :func:`schedule_from_lr_schedule`
+            (``'constant'``, ``'cosine'`` or ``'linear'`` after a linear warm-up, the same
+            learning rates as before, through mmengine's schedulers) instead of the
+            child's ``param_scheduler``. Defaults to None.
+        warmup_iters (int, optional): deprecated, see ``lr_schedule``. Defaults to None.
         num_train_images (int, optional): train on the first N training images only.
             Defaults to None (all).
         num_val_images (int, optional): validate on the first N val images only.
@@ -119,22 +187,23 @@ class ProxyTrainEvaluator:
     def __init__(self, runner, child: dict | None = None,
                  genotype_key: str = 'model.neck.genotype', genotype_format: str = 'dict',
                  metric: str = 'coco/bbox_mAP', train_iters: int = 100,
-                 lr_schedule: str = 'cosine', warmup_iters: int = 0,
+                 lr_schedule: str | None = None, warmup_iters: int | None = None,
                  num_train_images: int | None = None, num_val_images: int | None = None,
                  batch_size: int | None = None, val_batch_size: int | None = None,
                  seed: int | None = None, failed_reward: float = float('nan'),
                  cache_val_batches: bool = True, device: str | None = None,
                  log_interval: int = 0, modules=None):
         check_int('train_iters', train_iters)
-        check_int('warmup_iters', warmup_iters, allow_zero=True)
+        check_int('warmup_iters', warmup_iters, allow_zero=True, allow_none=True)
         check_int('log_interval', log_interval, allow_zero=True)
         for name, v in (('num_train_images', num_train_images),
                         ('num_val_images', num_val_images), ('batch_size', batch_size),
                         ('val_batch_size', val_batch_size)):
             check_int(name, v, allow_none=True)
-        if lr_schedule not in LR_SCHEDULES:
+        if lr_schedule is not None and lr_schedule not in LR_SCHEDULES:
             raise ValueError(f'evaluator.lr_schedule: {lr_schedule!r} is not allowed; allowed '
-                             f'values: {list(LR_SCHEDULES)}')
+                             f'values: {list(LR_SCHEDULES)} (deprecated: give '
+                             'evaluator.child.param_scheduler, mmengine schedulers)')
         if genotype_format not in ('dict', 'str'):
             raise ValueError(f"evaluator.genotype_format: {genotype_format!r} is not allowed; "
                              "allowed values: ['dict', 'str']")
@@ -157,10 +226,25 @@ class ProxyTrainEvaluator:
         self.child = {}
         for k in CHILD_KEYS:
             v = child.get(k, cfg.get(k))
-            if v is None:
+            if v is None and k != 'param_scheduler':
                 raise ValueError(f'evaluator.child.{k}: missing, and the search config has no '
                                  f'{k} either')
             self.child[k] = _config(v)
+        if lr_schedule is not None or warmup_iters is not None:
+            if 'param_scheduler' in child:
+                raise ValueError('evaluator.lr_schedule / warmup_iters: deprecated, and '
+                                 'evaluator.child.param_scheduler is given too; keep only '
+                                 'child.param_scheduler')
+            warnings.warn('evaluator.lr_schedule / warmup_iters are deprecated: give '
+                          'evaluator.child.param_scheduler (mmengine schedulers); mapped to '
+                          f'{schedule_from_lr_schedule(lr_schedule, warmup_iters, train_iters)}',
+                          DeprecationWarning, stacklevel=2)
+            self.child['param_scheduler'] = schedule_from_lr_schedule(
+                lr_schedule, warmup_iters, train_iters)
+        self.child['param_scheduler'] = check_param_scheduler(
+            self.child['param_scheduler'],
+            'evaluator.child.param_scheduler' if 'param_scheduler' in child
+            else 'param_scheduler')
         if not isinstance(genotype_key, str) or not genotype_key.startswith('model.') \
                 or genotype_key.count('.') < 1:
             raise ValueError(f"evaluator.genotype_key: a dotted path into the child's model "
@@ -176,8 +260,6 @@ class ProxyTrainEvaluator:
         self.genotype_format = genotype_format
         self.metric = metric
         self.train_iters = train_iters
-        self.lr_schedule = lr_schedule
-        self.warmup_iters = warmup_iters
         self.failed_reward = float(failed_reward)
         if seed is None:
             seed = (cfg.get('randomness') or {}).get('seed', 0) or 0
@@ -221,15 +303,19 @@ class ProxyTrainEvaluator:
             model.init_weights()
         return revert_sync_batchnorm(model).to(self.device)
 
-    def _lr_factor(self, it: int) -> float:
-        if it < self.warmup_iters:
-            return 0.1 + 0.9 * it / self.warmup_iters
-        if self.lr_schedule == 'constant':
-            return 1.0
-        t = (it - self.warmup_iters) / max(self.train_iters - self.warmup_iters, 1)
-        if self.lr_schedule == 'cosine':
-            return 0.5 * (1 + math.cos(math.pi * t))
-        return 1.0 - t
+    def build_schedulers(self, optim) -> list:
+        """The child's ``param_scheduler`` built for ``optim`` (as an mmengine Runner
+        does: a missing ``end`` is the child's last iteration or epoch)."""
+        from mmengine.registry import PARAM_SCHEDULERS
+        epoch_len = math.ceil(len(self.train_set) / self.train_bs)
+        out = []
+        for s in self.child['param_scheduler']:
+            s = copy.deepcopy(s)
+            s.setdefault('end', math.ceil(self.train_iters / epoch_len)
+                         if s.get('by_epoch', True) else self.train_iters)
+            out.append(PARAM_SCHEDULERS.build(
+                s, default_args=dict(optimizer=optim, epoch_length=epoch_len)))
+        return out
 
     def _val_data(self):
         if self._val_cache is not None:
@@ -252,7 +338,7 @@ class ProxyTrainEvaluator:
         where ``failure`` is None or a message (non-finite loss)."""
         from mmengine.optim import build_optim_wrapper
         optim = build_optim_wrapper(model, copy.deepcopy(self.child['optim_wrapper']))
-        base_lrs = [g['lr'] for g in optim.param_groups]
+        schedulers = self.build_schedulers(optim)
         model.train()
         loader, it, loss_val = None, 0, float('nan')
         epoch = 0
@@ -262,9 +348,6 @@ class ProxyTrainEvaluator:
             for data in loader:
                 if it >= self.train_iters:
                     break
-                f = self._lr_factor(it)
-                for g, lr in zip(optim.param_groups, base_lrs):
-                    g['lr'] = lr * f
                 log_vars = model.train_step(data, optim)
                 loss = log_vars['loss']
                 loss_val = float(loss.item() if torch.is_tensor(loss) else loss)
@@ -273,6 +356,13 @@ class ProxyTrainEvaluator:
                     return loss_val, f'loss is {loss_val} at iteration {it}'
                 if self.log_interval and it % self.log_interval == 0:
                     self._log(f'[proxy]   iter {it}/{self.train_iters}: loss {loss_val:.4f}')
+                for s in schedulers:  # as mmengine's ParamSchedulerHook
+                    if not s.by_epoch:
+                        s.step()
+            else:
+                for s in schedulers:
+                    if s.by_epoch:
+                        s.step()
         return loss_val, None
 
     @torch.no_grad()

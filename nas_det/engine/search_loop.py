@@ -21,7 +21,7 @@ from mmengine.runner.base_loop import BaseLoop
 from ..space.registry import build_space, space_config
 from ..strategies.base import STRATEGIES, build_strategy
 from .driver import ON_ERROR, Result, SearchDriver
-from . import export_genotype, proxy  # noqa: F401  (ProxyTrainEvaluator, phase export_genotype)
+from . import export, proxy  # noqa: F401  (ProxyTrainEvaluator, phase export_genotype)
 from .evaluators import build_evaluator, unwrap
 from .hooks import searchable_modules
 from .search_scalars import SearchScalars
