@@ -83,7 +83,7 @@ def _cfg(args, work_dir):
     """The regularized run's config."""
     from mmengine.config import Config
 
-    from nas_det.models.morphnet import resnet_widths
+    from nas_det.models.width_resnet import resnet_widths
     cfg = Config.fromfile(osp.join(ROOT, CONFIG))
     widths = resnet_widths(18).scaled(args.width) if args.width != 1 else resnet_widths(18)
     cfg.model.backbone.widths = [list(p) for p in widths.groups]

@@ -11,9 +11,9 @@ from nas_det.engine.checkpoint import safe_load
 from nas_det.engine.morphnet import (build_regularizer, check_settings,
                                      morphnet_export)
 from nas_det.models.flops import model_flops
-from nas_det.models.morphnet import (CostModel, MorphNetRegularizer, WidthResNet, expand,
-                                     group_names, resnet_group_names, resnet_widths, shrink,
-                                     trace_channels)
+from nas_det.models.morphnet import (CostModel, MorphNetRegularizer, expand, group_names,
+                                     resnet_group_names, shrink, trace_channels)
+from nas_det.models.width_resnet import WidthResNet, resnet_widths
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SMALL = dict(stem_channels=16, base_channels=16)
@@ -307,7 +307,7 @@ def test_expand_and_shrink_errors():
 
 
 def _branches(graph, names, depth=18):
-    from nas_det.models.morphnet import resnet_branches
+    from nas_det.models.width_resnet import resnet_branches
     of = {n: b for b, ns in resnet_branches(depth).items() for n in ns}
     out = {}
     for k, labels in enumerate(group_names(graph, names)):
@@ -353,7 +353,7 @@ def test_shrink_never_dead_ends():
     # without branches the emptied inner layer keeps one channel instead
     assert shrink(reg).wg_widths[k_mid] == 1
     # the genotype: 0 only for all of a block's mids
-    from nas_det.models.morphnet import read_widths
+    from nas_det.models.width_resnet import read_widths
     w = dict(_small_widths())
     with pytest.raises(ValueError, match='stem: 0 channels leave no valid network'):
         read_widths({**w, 'stem': 0}, 18)

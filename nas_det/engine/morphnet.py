@@ -32,8 +32,9 @@ from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 
 from ..models.morphnet import (COSTS, MorphNetRegularizer, add_consumers,
                                channel_order, expand, group_names, groups_from_widths,
-                               resnet_branches, resnet_group_names, resnet_widths, shrink,
-                               trace_channels, transfer_state_dict, widths_from_groups)
+                               resnet_group_names, shrink, trace_channels,
+                               transfer_state_dict, widths_from_groups)
+from ..models.width_resnet import resnet_branches, resnet_widths
 from ..space.base import bad_value
 from .phases import PhaseContext, register_phase
 from .export.widths import model_cfg_for, write_widths_config  # noqa: F401

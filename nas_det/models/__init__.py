@@ -7,4 +7,4 @@ try:  # the mmpretrain head of cell networks (the optional 'cls' extra)
 except ModuleNotFoundError as e:
     if not (e.name or '').startswith('mmpretrain'):
         raise
-from . import morphnet  # noqa: F401,E402
+from . import width_resnet, morphnet  # noqa: F401,E402
