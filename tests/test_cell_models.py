@@ -5,9 +5,9 @@ import torch.nn as nn
 from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from nas_det.models.cells import (OPS, PADDING_MODES, PUBLISHED_MODELS, CellModule,
-                                  CellNetBackbone, CellNetwork, FactorizedReduce, build_published,
-                                  conv_linear_flops, make_pool, plan_cells)
+from nas_det.models.cell_ops import OPS, PADDING_MODES, FactorizedReduce, make_pool
+from nas_det.models.cells import (PUBLISHED_MODELS, CellModule, CellNetBackbone, CellNetwork,
+                                  build_published, conv_linear_flops, plan_cells)
 from nas_det.models.timm_mapping import ARCHS, convert_timm_state_dict
 from nas_det.space.cells import AMOEBA_OPS, NASNET_OPS, PNAS_OPS, Cell, CellGenotype
 from nas_det.space.published import AMOEBANET_A, NASNET_A, PNASNET_5
