@@ -99,7 +99,7 @@ def draw_random_paths(best: dict, backbone: dict, max_flops: float | None,
                       cost_input_shape, n: int, tolerance: float, seed: int) -> list:
     """``n`` distinct random paths of the best path's space, other than it, with at most
     ``max_flops`` and within ``tolerance`` (relative) of its FLOPs."""
-    from nas_det.models.flops import backbone_cost
+    from nas_det.models.shufflenet import backbone_cost
     from nas_det.space.detnas import DetNASPath, DetNASSpace
     g_best = DetNASPath.from_dict(best)
     space = DetNASSpace(g_best.stage_blocks)

@@ -415,7 +415,7 @@ def main(argv=None):
     check_settings(args)
     import torch
     torch.set_num_threads(1)
-    from nas_det.models.flops import backbone_cost
+    from nas_det.models.shufflenet import backbone_cost
     data = load_data(args) if args.part != 'report' else ((torch.zeros(0), ) * 2, ) * 2
     paths = ranked_paths(args.paths, args.path_seed)
     flops = [backbone_cost('300M', p, (3, 32, 32), args.width)['flops'] for p in paths]

@@ -9,9 +9,10 @@ from mmengine.analysis import FlopAnalyzer
 from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from nas_det.models.flops import backbone_cost, model_flops, unit_cost
+from nas_det.models.flops import model_flops
 from nas_det.models.shufflenet import (ShuffleNetV2Subnet, ShuffleNetV2Supernet, ShuffleUnit,
-                                       arch_layout, slice_supernet_state_dict)
+                                       arch_layout, backbone_cost, slice_supernet_state_dict,
+                                       unit_cost)
 from nas_det.space.detnas import DETNAS_OPS, DetNASPath, DetNASSpace
 
 SPACE = DetNASSpace('300M')
@@ -311,7 +312,6 @@ def test_retinanet_with_supernet_backbone():
 
 
 def test_published_detnas_paths_meet_their_flops_budgets():
-    from nas_det.models.flops import backbone_cost
     from nas_det.space.published import DETNAS_1_3G_FPN, DETNAS_300M_FPN, DETNAS_300M_RETINANET
     # backbone without the classification-only last conv, 1x3x224x224 (the paper's limit)
     assert backbone_cost('300M', DETNAS_300M_FPN)['flops'] == 288_082_368

@@ -5,21 +5,17 @@ layers, groups-aware (a depthwise kxk conv costs ``k*k*H_out*W_out`` per channel
 layers, additions and pooling are not counted. This is what ``mmengine.analysis``
 ``FlopAnalyzer(...).by_operator()['conv'] + ['linear']`` reports.
 
-:func:`backbone_cost` counts a DetNAS path analytically, from the same layer description
-the modules are built from (:func:`~nas_det.models.shufflenet.unit_specs`), in tens of
-microseconds: fast enough to check a FLOPs limit for every candidate of a search.
-:func:`model_flops` / :func:`detector_flops` run a model through ``FlopAnalyzer``.
+:func:`conv2d_cost` / :func:`linear_cost` give the cost of one layer without running it
+(:func:`~nas_det.models.shufflenet.backbone_cost` adds them up over a DetNAS path);
+:func:`model_flops` / :func:`detector_flops` run a model through ``FlopAnalyzer``. This
+module imports no model family: the families import it.
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Mapping, Sequence
 
 import torch
 import torch.nn as nn
-
-from ..space.detnas import DetNASSpace
-from .shufflenet import LAST_CHANNELS, ConvSpec, arch_layout, parse_genotype, unit_specs
 
 COUNTED_OPS = ('conv', 'linear', 'addmm')
 """``FlopAnalyzer`` operator names counted as FLOPs (a linear layer may trace as addmm)."""
@@ -66,89 +62,6 @@ def conv2d_cost(in_channels: int, out_channels: int, kernel_size: int, height: i
 def linear_cost(in_features: int, out_features: int, bias: bool = True) -> tuple:
     """``(flops, params)`` of a linear layer applied to one vector."""
     return in_features * out_features, in_features * out_features + out_features * bias
-
-
-def specs_cost(specs: Sequence[ConvSpec], height: int, width: int) -> tuple:
-    """Cost of a chain of :class:`ConvSpec` (conv + norm each).
-
-    Returns:
-        tuple: ``(flops, params, out_height, out_width)``.
-    """
-    flops = params = 0
-    for s in specs:
-        f, p, height, width = conv2d_cost(s.in_channels, s.out_channels, s.kernel_size, height,
-                                          width, s.stride, groups=s.groups)
-        flops, params = flops + f, params + p
-    return flops, params, height, width
-
-
-@lru_cache(maxsize=8192)
-def unit_cost(op: str, in_channels: int, out_channels: int, stride: int, height: int,
-              width: int) -> tuple:
-    """``(flops, params, out_height, out_width)`` of one choice unit (cached)."""
-    proj, main = unit_specs(op, in_channels, out_channels, stride)
-    fp, pp, _, _ = specs_cost(proj, height, width)
-    fm, pm, h, w = specs_cost(main, height, width)
-    return fp + fm, pp + pm, h, w
-
-
-def _arch_key(arch):
-    if isinstance(arch, Mapping):
-        return tuple((k, tuple(v) if isinstance(v, (list, tuple)) else v)
-                     for k, v in sorted(arch.items()))
-    return arch
-
-
-@lru_cache(maxsize=64)
-def _plan(arch_key, widen_factor: float, input_shape: tuple, with_last_conv: bool) -> tuple:
-    """Fixed part of the cost and the (in, out, stride, h, w) of every block."""
-    arch = dict((k, v) for k, v in arch_key) if isinstance(arch_key, tuple) else arch_key
-    stem, channels, blocks = arch_layout(arch, widen_factor)
-    c, h, w = input_shape
-    flops, params, h, w = conv2d_cost(c, stem, 3, h, w, stride=2)
-    plan, c_in = [], stem
-    for c_out, n in zip(channels, blocks):
-        for b in range(n):
-            stride = 1 if b else 2
-            plan.append((c_out if b else c_in, c_out, stride, h, w))
-            h, w = conv_out_size(h, 3, stride, 1), conv_out_size(w, 3, stride, 1)
-        c_in = c_out
-    if with_last_conv:
-        f, p, _, _ = conv2d_cost(c_in, LAST_CHANNELS, 1, h, w)
-        flops, params = flops + f, params + p
-    space = DetNASSpace(arch if isinstance(arch, str) else blocks)
-    return flops, params, tuple(plan), space
-
-
-def backbone_cost(arch, genotype, input_shape: Sequence[int] = (3, 224, 224),
-                  widen_factor: float = 1.0, with_last_conv: bool = False) -> dict:
-    """Analytic FLOPs (multiply-adds) and parameters of a DetNAS backbone path.
-
-    Equals ``FlopAnalyzer`` on :class:`~nas_det.models.ShuffleNetV2Subnet` (conv
-    multiply-adds, one image) and its ``sum(p.numel())``, including norm parameters.
-
-    Args:
-        arch (str | dict): as in :func:`~nas_det.models.shufflenet.arch_layout`
-            (``'300M'``, ``'1.3G'``, ``'3.8G'`` or a dict).
-        genotype (DetNASPath | dict | str | Sequence[str]): the path (any form
-            :func:`~nas_det.models.shufflenet.parse_genotype` reads).
-        input_shape (Sequence[int]): ``(C, H, W)`` of one image. Defaults to
-            ``(3, 224, 224)``.
-        widen_factor (float): width multiplier. Defaults to 1.0.
-        with_last_conv (bool): count the last 1x1 conv to 1024 channels. Defaults to False.
-
-    Returns:
-        dict: ``flops`` and ``params`` (ints).
-    """
-    shape = tuple(input_shape)
-    if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
-        raise ValueError(f'input_shape: (C, H, W) positive ints are expected, got {input_shape!r}')
-    flops, params, plan, space = _plan(_arch_key(arch), widen_factor, shape, bool(with_last_conv))
-    path = parse_genotype(genotype, space)
-    for op, (c_in, c_out, stride, h, w) in zip(path.ops, plan):
-        f, p, _, _ = unit_cost(op, c_in, c_out, stride, h, w)
-        flops, params = flops + f, params + p
-    return dict(flops=flops, params=params)
 
 
 class _TensorForward(nn.Module):
@@ -229,5 +142,17 @@ def detector_flops(detector: nn.Module, input_shape: Sequence[int] = (3, 800, 13
     return out
 
 
-__all__ = ['COUNTED_OPS', 'conv_out_size', 'conv2d_cost', 'linear_cost', 'specs_cost',
-           'unit_cost', 'backbone_cost', 'model_flops', 'detector_flops']
+_MOVED = ('specs_cost', 'unit_cost', 'backbone_cost')
+"""The analytic DetNAS costs, now beside the layers they count (importing them from here
+would make this module and :mod:`nas_det.models.shufflenet` import each other)."""
+
+
+def __getattr__(name):
+    if name in _MOVED:
+        raise ImportError(f'nas_det.models.flops.{name} moved to nas_det.models.shufflenet.'
+                          f'{name}: use `from nas_det.models.shufflenet import {name}`')
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+__all__ = ['COUNTED_OPS', 'conv_out_size', 'conv2d_cost', 'linear_cost', 'model_flops',
+           'detector_flops']

@@ -8,7 +8,8 @@ DetNAS code the stem is a single stride-2 conv (no max-pool), so the four stage 
 have strides 4, 8, 16 and 32, like ResNet's C2-C5.
 
 Both backbones are built from the same layer description (:func:`unit_specs`), which
-:mod:`nas_det.models.flops` also walks to count multiply-adds without running a model.
+:func:`backbone_cost` also walks to count multiply-adds without running a model, in tens of
+microseconds: fast enough to check a FLOPs limit for every candidate of a search.
 Their checkpoint keys are plain and shared: ``stages.{s}.{b}.choices.{op}.main.0.conv.weight``
 (0-based stage and block indices), so a subnet loads its weights from a supernet
 checkpoint by name (:func:`slice_supernet_state_dict`).
@@ -18,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 from collections import namedtuple
+from functools import lru_cache
 from typing import Mapping, Sequence
 
 import torch
@@ -29,6 +31,7 @@ from mmengine.registry import MODELS
 from ..space.base import bad_value
 from ..space.detnas import DETNAS_OPS, DetNASPath, DetNASSpace
 from ..space.loading import load_genotype
+from .flops import conv2d_cost, conv_out_size
 from .frozen import FrozenStagesMixin
 
 ARCH_SETTINGS = {
@@ -168,6 +171,92 @@ def parse_genotype(genotype, space: DetNASSpace) -> DetNASPath:
     """:func:`read_genotype`, validated against ``space`` (``ValueError`` naming the bad
     field: ``ops``, ``stage_blocks``, ``space`` or the block key of an unknown op)."""
     return space.validate(read_genotype(genotype, space.stage_blocks))
+
+
+# ---------------------------------------------------------------------------------------
+# analytic cost (FLOPs convention of nas_det.models.flops)
+# ---------------------------------------------------------------------------------------
+def specs_cost(specs: Sequence[ConvSpec], height: int, width: int) -> tuple:
+    """Cost of a chain of :class:`ConvSpec` (conv + norm each).
+
+    Returns:
+        tuple: ``(flops, params, out_height, out_width)``.
+    """
+    flops = params = 0
+    for s in specs:
+        f, p, height, width = conv2d_cost(s.in_channels, s.out_channels, s.kernel_size, height,
+                                          width, s.stride, groups=s.groups)
+        flops, params = flops + f, params + p
+    return flops, params, height, width
+
+
+@lru_cache(maxsize=8192)
+def unit_cost(op: str, in_channels: int, out_channels: int, stride: int, height: int,
+              width: int) -> tuple:
+    """``(flops, params, out_height, out_width)`` of one choice unit (cached)."""
+    proj, main = unit_specs(op, in_channels, out_channels, stride)
+    fp, pp, _, _ = specs_cost(proj, height, width)
+    fm, pm, h, w = specs_cost(main, height, width)
+    return fp + fm, pp + pm, h, w
+
+
+def _arch_key(arch):
+    if isinstance(arch, Mapping):
+        return tuple((k, tuple(v) if isinstance(v, (list, tuple)) else v)
+                     for k, v in sorted(arch.items()))
+    return arch
+
+
+@lru_cache(maxsize=64)
+def _plan(arch_key, widen_factor: float, input_shape: tuple, with_last_conv: bool) -> tuple:
+    """Fixed part of the cost and the (in, out, stride, h, w) of every block."""
+    arch = dict((k, v) for k, v in arch_key) if isinstance(arch_key, tuple) else arch_key
+    stem, channels, blocks = arch_layout(arch, widen_factor)
+    c, h, w = input_shape
+    flops, params, h, w = conv2d_cost(c, stem, 3, h, w, stride=2)
+    plan, c_in = [], stem
+    for c_out, n in zip(channels, blocks):
+        for b in range(n):
+            stride = 1 if b else 2
+            plan.append((c_out if b else c_in, c_out, stride, h, w))
+            h, w = conv_out_size(h, 3, stride, 1), conv_out_size(w, 3, stride, 1)
+        c_in = c_out
+    if with_last_conv:
+        f, p, _, _ = conv2d_cost(c_in, LAST_CHANNELS, 1, h, w)
+        flops, params = flops + f, params + p
+    space = DetNASSpace(arch if isinstance(arch, str) else blocks)
+    return flops, params, tuple(plan), space
+
+
+def backbone_cost(arch, genotype, input_shape: Sequence[int] = (3, 224, 224),
+                  widen_factor: float = 1.0, with_last_conv: bool = False) -> dict:
+    """Analytic FLOPs (multiply-adds) and parameters of a DetNAS backbone path.
+
+    Equals ``FlopAnalyzer`` on :class:`ShuffleNetV2Subnet` (conv multiply-adds, one image)
+    and its ``sum(p.numel())``, including norm parameters.
+
+    Args:
+        arch (str | dict): as in :func:`arch_layout` (``'300M'``, ``'1.3G'``, ``'3.8G'``
+            or a dict).
+        genotype (DetNASPath | dict | str | Sequence[str]): the path (any form
+            :func:`parse_genotype` reads).
+        input_shape (Sequence[int]): ``(C, H, W)`` of one image. Defaults to
+            ``(3, 224, 224)``.
+        widen_factor (float): width multiplier. Defaults to 1.0.
+        with_last_conv (bool): count the last 1x1 conv to 1024 channels. Defaults to False.
+
+    Returns:
+        dict: ``flops`` and ``params`` (ints).
+    """
+    shape = tuple(input_shape)
+    if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
+        raise ValueError(f'input_shape: (C, H, W) positive ints are expected, got {input_shape!r}')
+    flops, params, plan, space = _plan(_arch_key(arch), widen_factor, shape, bool(with_last_conv))
+    path = parse_genotype(genotype, space)
+    for op, (c_in, c_out, stride, h, w) in zip(path.ops, plan):
+        f, p, _, _ = unit_cost(op, c_in, c_out, stride, h, w)
+        flops, params = flops + f, params + p
+    return dict(flops=flops, params=params)
 
 
 CHANNEL_SPLITS = ('even_odd', 'halves')
@@ -524,9 +613,8 @@ class ShuffleNetV2Supernet(_ShuffleNetV2):
 
     def path_cost(self, genotype, input_shape=(3, 224, 224)) -> dict:
         """Analytic ``flops`` (multiply-adds) and ``params`` of a path of this supernet at
-        ``input_shape`` (C, H, W), as :func:`~nas_det.models.flops.backbone_cost`; what the
-        search checks a FLOPs limit with, without running the model."""
-        from .flops import backbone_cost
+        ``input_shape`` (C, H, W), as :func:`backbone_cost`; what the search checks a
+        FLOPs limit with, without running the model."""
         return backbone_cost(self.arch, genotype, tuple(input_shape), self.widen_factor,
                              self.with_last_conv)
 
@@ -605,5 +693,6 @@ def slice_supernet_state_dict(state_dict: Mapping, genotype, prefix: str = 'back
 
 __all__ = ['ARCH_SETTINGS', 'LAST_CHANNELS', 'OP_KERNELS', 'CHANNEL_SPLITS', 'ConvSpec',
            'Layout', 'arch_layout', 'make_divisible', 'unit_specs', 'split_channels',
-           'read_genotype', 'parse_genotype', 'ShuffleUnit', 'ChoiceBlock', 'ShuffleNetV2Supernet', 'ShuffleNetV2Subnet',
+           'read_genotype', 'parse_genotype', 'specs_cost', 'unit_cost', 'backbone_cost',
+           'ShuffleUnit', 'ChoiceBlock', 'ShuffleNetV2Supernet', 'ShuffleNetV2Subnet',
            'slice_supernet_state_dict']
