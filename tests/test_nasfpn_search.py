@@ -231,19 +231,19 @@ def test_cost_model_of_a_supernet_neck():
     """FLOPs of one-shot pyramids (the neck takes a list of maps) and a clear error for
     an image-shaped cost_input_shape."""
     import nas_det  # noqa: F401
-    from nas_det.engine.search_loop import CostModel
+    from nas_det.engine.search_loop import SearchCostModel
     from nas_det.models.nasfpn import NASFPNSupernet
     from nas_det.space import NASFPNSpace
     from nas_det.space.published import NASFPN_7CELL
     neck = NASFPNSupernet([8, 8, 8, 8], 8, 5, stack_times=1, start_level=1)
     shapes = [(8, 64, 64), (8, 32, 32), (8, 16, 16), (8, 8, 8)]
-    cost = CostModel(neck, shapes, 'model.neck')
+    cost = SearchCostModel(neck, shapes, 'model.neck')
     g = NASFPNSpace(7).sample(random.Random(7))
     a, b = cost(NASFPN_7CELL)['flops'], cost(g)['flops']
     assert a > 0 and b > 0 and a != b
     assert neck.choices == NASFPN_7CELL  # the path in use is restored
     with pytest.raises(ValueError, match='cost_input_shape'):
-        CostModel(neck, (3, 224, 224), 'model.neck')(g)
+        SearchCostModel(neck, (3, 224, 224), 'model.neck')(g)
 
 
 

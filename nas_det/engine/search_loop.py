@@ -33,13 +33,15 @@ def _fmt(x):
     return f'{x / 1e6:.1f}M' if isinstance(x, (int, float)) and x >= 1e5 else f'{x}'
 
 
-class CostModel:
+class SearchCostModel:
     """FLOPs / params of a genotype of a searchable module, for limits and plots.
 
     Uses the module's analytic ``path_cost(genotype, input_shape)`` when it has one,
-    else runs ``mmengine.analysis`` on the module with the path set. ``input_shape`` is
-    one ``(C, H, W)`` (a backbone's image) or a list of them (a neck's feature maps,
-    given to the module as one sequence).
+    else counts the module with the path set with
+    :func:`~nas_det.models.flops.model_flops` (``mmengine.analysis``; only ``flops`` is
+    kept). ``input_shape`` is one ``(C, H, W)`` (a backbone's image) or a list of them (a
+    neck's feature maps, given to the module as one sequence). Not to be confused with
+    :class:`nas_det.models.morphnet.CostModel`, MorphNet's differentiable channel cost.
     """
 
     def __init__(self, module, input_shape=(3, 224, 224), name: str = 'module'):
@@ -61,17 +63,11 @@ class CostModel:
             if hasattr(self.module, 'path_cost'):
                 cost = self.module.path_cost(genotype, self.input_shape)
             else:
-                import torch
-                from mmengine.analysis import FlopAnalyzer
+                from ..models.flops import model_flops
                 prev = getattr(self.module, 'choices', None)
                 self.module.set_choices(genotype)
-                was = self.module.training
-                self.module.eval()
                 try:
-                    with torch.no_grad():
-                        ops = FlopAnalyzer(self.module, self._inputs()) \
-                            .unsupported_ops_warnings(False).uncalled_modules_warnings(False) \
-                            .by_operator()
+                    flops = model_flops(self.module, self._inputs())['flops']
                 except Exception as e:  # noqa: BLE001  (the wrong kind of input)
                     raise ValueError(
                         f'train_cfg.cost_input_shape: {self.name} does not run on an input of '
@@ -79,12 +75,22 @@ class CostModel:
                         'shape: (C, H, W) for a backbone, a list of (C, H, W) per feature map '
                         'for a neck') from None
                 finally:
-                    self.module.train(was)
-                if prev is not None:
-                    self.module.set_choices(prev)
-                cost = {'flops': int(sum(ops.get(k, 0) for k in ('conv', 'linear', 'addmm')))}
+                    if prev is not None:
+                        self.module.set_choices(prev)
+                cost = {'flops': flops}
             self._cache[key] = {k: int(v) for k, v in cost.items()}
         return self._cache[key]
+
+
+def __getattr__(name):
+    """``CostModel``, the old name of :class:`SearchCostModel` (it clashed with
+    :class:`nas_det.models.morphnet.CostModel`), with a ``DeprecationWarning``."""
+    if name == 'CostModel':
+        import warnings
+        warnings.warn('nas_det.engine.search_loop.CostModel was renamed SearchCostModel; '
+                      'import that name', DeprecationWarning, stacklevel=2)
+        return SearchCostModel
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
 def check_search_args(max_trials=None, max_flops=None, seed=None, compare_random=0,
@@ -246,8 +252,8 @@ class SearchLoop(BaseLoop):
             raise ValueError("evaluator.type: 'SupernetEvaluator' needs a searchable module "
                              "in the model (it has none); use 'ProxyTrainEvaluator' or a "
                              'supernet model')
-        cost = CostModel(module, self.cost_input_shape, f'model.{name}') if module is not None \
-            else (lambda g: {})
+        cost = SearchCostModel(module, self.cost_input_shape, f'model.{name}') \
+            if module is not None else (lambda g: {})
         constraint = None
         if self.max_flops is not None:
             limit = float(self.max_flops)
