@@ -1,15 +1,16 @@
 #!/usr/bin/env python
 """NAS-FPN on the embedded digits: controller search vs one-shot search vs a plain FPN.
 
-For every seed, both modes of ``configs/nasfpn/retinanet_r18_nasfpn_search_digits-easy.py``
-search (``controller``: REINFORCE + proxy-trained children; ``oneshot``: supernet neck +
-evolutionary search), then the best pyramid of each, a plain mmdet ``FPN`` (same
-channels, same levels; ``fpn``) and the paper's 7-cell pyramid (one stack; ``published``)
-are retrained the same way (``--retrain-iters`` iterations from the same frozen,
-digits-pretrained ResNet-18, seed ``seed``) and scored with COCO bbox mAP on the 100 val
-images. Printed: per seed and mode the search's wall time, its best proxy reward, the
-neck's parameters and the retrained mAP / mAP@50; then mean and standard deviation over
-the seeds.
+For every seed, both modes search on the easy digits (``controller``: REINFORCE +
+proxy-trained children, ``configs/nasfpn/retinanet_r18_nasfpn_search_digits-easy.py``;
+``oneshot``: supernet neck + evolutionary search, its child config
+``configs/nasfpn/retinanet_r18_nasfpn-supernet_search_digits-easy.py``), then the best
+pyramid of each, a plain mmdet ``FPN`` (same channels, same levels; ``fpn``) and the
+paper's 7-cell pyramid (one stack; ``published``) are retrained the same way
+(``--retrain-iters`` iterations from the same frozen, digits-pretrained ResNet-18, seed
+``seed``) and scored with COCO bbox mAP on the 100 val images. Printed: per seed and
+mode the search's wall time, its best proxy reward, the neck's parameters and the
+retrained mAP / mAP@50; then mean and standard deviation over the seeds.
 
     python bench/nasfpn_compare.py                       # seeds 0 1 2, 2 jobs at a time
     python bench/nasfpn_compare.py --seeds 0 --jobs 1 --retrain-iters 300
@@ -42,6 +43,9 @@ from _jobs import run_jobs  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEARCH_CFG = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_search_digits-easy.py')
+SEARCH_CFGS = {  # mode -> its search config
+    'controller': SEARCH_CFG,
+    'oneshot': osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn-supernet_search_digits-easy.py')}
 PRETRAIN_CFG = osp.join(ROOT, 'configs/nasfpn/resnet18-half_digits-cls.py')
 EASY_SET = ['det', '--size', '128', '--scale', '24', '64', '--objects', '1', '4',
             '--no-clutter', '--train', '800', '--val', '100']
@@ -103,12 +107,12 @@ def search_job(mode, seed, args):
     done = finished(wd)
     if done:
         return done
-    opts = [f'variant={mode}', f'randomness.seed={seed}',
+    opts = [f'randomness.seed={seed}',
             f'model.backbone.init_cfg.checkpoint={args.backbone}', *data_options(args.data_root)]
     if mode == 'oneshot':
         opts.append(f'custom_hooks.0.seed={seed}')
     opts += args.search_options.get(mode, [])
-    seconds, _ = run(['tools/search.py', SEARCH_CFG, '--work-dir', wd, '--resume',
+    seconds, _ = run(['tools/search.py', SEARCH_CFGS[mode], '--work-dir', wd, '--resume',
                       '--cfg-options', *opts], osp.join(wd, 'search.log'))
     with open(osp.join(wd, 'search', 'search_summary.json')) as f:
         summary = json.load(f)
@@ -137,8 +141,7 @@ def retrain_job(mode, seed, neck, args):
     with open(cfg_file, 'w') as f:
         f.write(f'''# written by bench/nasfpn_compare.py: retrain {mode} (seed {seed})
 _base_ = {SEARCH_CFG!r}
-variants = dict(_delete_=True, retrain=dict(phases=['train']))
-variant = 'retrain'
+phases = ['train']
 randomness = dict(seed={seed})
 model = dict(neck={neck!r}, backbone=dict(init_cfg=dict(checkpoint={args.backbone!r})))
 train_cfg = dict(max_iters={n}, val_interval={n})

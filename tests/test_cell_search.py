@@ -75,9 +75,8 @@ def search_config(name, data_root, work_dir, max_trials=4, num_blocks=2, plot=Tr
         'train_cfg.evaluator.val_batch_size': 20,
         'default_hooks.logger.interval': 1000,
     })
-    preset = cfg.train_cfg.strategy  # the one switch: a name among cfg.strategies
-    for k, v in strategy.items():
-        cfg.strategies[preset][k] = v
+    for k, v in strategy.items():  # the one difference between the three configs
+        cfg.train_cfg.strategy[k] = v
     cfg.phases = ['search']
     cfg.work_dir = work_dir
     return cfg
@@ -421,11 +420,9 @@ def test_cell_configs_parse_build_and_stay_offline(path):
 
 def test_search_configs_differ_only_in_the_strategy():
     from mmengine.config import Config
-    from nas_det.engine.search_loop import resolve_strategy
     dicts = {k: Config.fromfile(osp.join(CELLS, f))._cfg_dict.to_dict()
              for k, (f, _) in STRATEGIES.items()}
-    types = {k: resolve_strategy(d['train_cfg'].pop('strategy'), d['strategies'])['type']
-             for k, d in dicts.items()}
+    types = {k: d['train_cfg'].pop('strategy')['type'] for k, d in dicts.items()}
     assert types == {'aging_evolution': 'RegularizedEvolution',
                      'reinforce': 'ReinforceController', 'pnas': 'ProgressiveSMBO'}
     base = dicts.pop('aging_evolution')
@@ -433,25 +430,43 @@ def test_search_configs_differ_only_in_the_strategy():
         assert d == base
 
 
-def test_one_key_switches_the_strategy(tmp_path):
-    """`--cfg-options train_cfg.strategy=pnas` on the base config gives the PNAS search;
-    a name that is not a preset is refused with the allowed ones."""
+def test_strategy_is_a_dict_with_a_type(tmp_path):
+    """train_cfg.strategy is a dict with a `type`; a string (a preset name of the removed
+    `strategies`, or a bare type name: 'pnas' is also ProgressiveSMBO's alias, and taking it
+    as the type would silently drop the preset's settings) is one line naming the allowed
+    types and, for a removed preset, the config that holds it now."""
     from mmengine.config import Config
+    from nas_det.engine.launch import load_config, parse_args
     from nas_det.engine.search_loop import SearchLoop
     from types import SimpleNamespace
     cfg = Config.fromfile(SEARCH)
-    cfg.merge_from_dict({'train_cfg.strategy': 'pnas'})
     kw = {k: v for k, v in cfg.train_cfg.items() if k != 'type'}
-    loop = SearchLoop(SimpleNamespace(cfg=cfg), None, **kw)
-    assert loop.strategy_cfg == dict(cfg.strategies.pnas)
-    assert loop.strategy_cfg['type'] == 'ProgressiveSMBO'
-    kw['strategy'] = 'darts'
-    with pytest.raises(ValueError, match=r"train_cfg.strategy: 'darts'.*\['evolution', "
-                                         r"'pnas', 'reinforce'\]"):
+    assert SearchLoop(SimpleNamespace(cfg=cfg), None, **kw).strategy_cfg == dict(
+        type='RegularizedEvolution', population=6, sample_size=3)
+    kw['strategy'] = 'pnas'
+    with pytest.raises(ValueError, match=r"^train_cfg.strategy: 'pnas' is a name, not a "
+                                         r"strategy: dict\(type=TYPE, ...\) is expected, TYPE "
+                                         r"among \[.*'ProgressiveSMBO'.*\]; the `strategies` "
+                                         r"presets were removed: 'pnas' is the config "
+                                         r"configs/cells/cells_search_digits-cls_pnas.py$"):
+        SearchLoop(SimpleNamespace(cfg=cfg), None, **kw)
+    kw['strategy'] = 'RegularizedEvolution'
+    with pytest.raises(ValueError, match=r"^train_cfg.strategy: 'RegularizedEvolution' is a "
+                                         r"name, not a strategy: .*'RegularizedEvolution'.*\]$"):
         SearchLoop(SimpleNamespace(cfg=cfg), None, **kw)
     kw['strategy'] = dict(population=3)
     with pytest.raises(ValueError, match='train_cfg.strategy: a dict with a `type`'):
         SearchLoop(SimpleNamespace(cfg=cfg), None, **kw)
+    # a config that still holds `strategies` presets: one line naming the child configs
+    old = tmp_path / 'old_style.py'
+    old.write_text(f"_base_ = {SEARCH!r}\ntrain_cfg = dict(strategy='evolution')\n"
+                   "strategies = dict(evolution=dict(type='RegularizedEvolution'))\n")
+    with pytest.raises(ValueError, match=r"^strategies: removed; .*configs/cells/"
+                                         r"cells_search_digits-cls.py \(evolution\), configs/"
+                                         r"cells/cells_search_digits-cls_reinforce.py "
+                                         r"\(reinforce\), configs/cells/cells_search_digits-"
+                                         r"cls_pnas.py \(pnas\)$"):
+        load_config(parse_args([str(old)]))
 
 
 def test_paper_layout_sizes_of_the_configs():
@@ -526,8 +541,10 @@ def test_cli_reports_a_bad_config_value_in_one_line(tmp_path):
     env.pop('NAS_DET_DEBUG', None)
     p = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 2, p.stderr[-2000:]
-    assert "search.py: error: phase 'search': train_cfg.strategy: 'darts' is not a preset" in p.stderr
-    assert "['evolution', 'pnas', 'reinforce']" in p.stderr
+    assert ("search.py: error: phase 'search': train_cfg.strategy: 'darts' is a name, not a "
+            "strategy: dict(type=TYPE, ...) is expected, TYPE among [") in p.stderr
+    assert "'ProgressiveSMBO', 'RandomSearch', 'RegularizedEvolution', 'ReinforceController'" \
+        in p.stderr
     assert 'Traceback' not in p.stderr
     p = subprocess.run(args, cwd=ROOT, env=dict(env, NAS_DET_DEBUG='1'), capture_output=True,
                        text=True, timeout=300)

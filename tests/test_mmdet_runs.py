@@ -8,7 +8,7 @@ import torch
 from conftest import ROOT, kill_when, run_tool
 
 pytestmark = pytest.mark.slow
-CONFIG = osp.join(ROOT, 'configs/demo/retinanet_r18_fpn_digits.py')
+CONFIG = osp.join(ROOT, 'configs/baseline/retinanet_r18_fpn_digits.py')
 SUPERNET = osp.join(ROOT, 'configs/detnas/retinanet_detnas-shufflenet-300M-supernet_fpn_digits.py')
 
 

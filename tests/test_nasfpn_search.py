@@ -257,7 +257,7 @@ def test_one_shot_pipeline_trains_searches_and_exports(tiny_det_data, tmp_path):
     from nas_det.space.nasfpn import NASFPNSpace
     from conftest import run_tool
     from nas_det.space import genotype_from_dict
-    base = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_search_digits.py')
+    base = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn-supernet_search_digits.py')
     cfg = tmp_path / 'oneshot_tiny.py'
     cfg.write_text(
         f"_base_ = {base!r}\n"
@@ -267,19 +267,18 @@ def test_one_shot_pipeline_trains_searches_and_exports(tiny_det_data, tmp_path):
         "    generations=2), evaluator=dict(type='SupernetEvaluator', bn_batches=1,\n"
         "    num_val_images=2),\n"
         "    cost_input_shape=[(32, 64, 64), (64, 32, 32), (128, 16, 16), (256, 8, 8)])\n"
-        "variants = dict(oneshot=dict(train_cfg=dict(max_iters=3, val_interval=3),\n"
-        "    phases=[dict(type='train'), dict(type='search', load_from='previous',\n"
-        "            train_cfg=dict(_delete_=True, **search_cfg)), _base_.export_phase]))\n")
+        "train_cfg = dict(max_iters=3, val_interval=3)\n"
+        "phases = [dict(type='train'), dict(type='search', load_from='previous',\n"
+        "          train_cfg=dict(_delete_=True, **search_cfg)), _base_.export_phase]\n")
     wd = tmp_path / 'run'
     data = tiny_det_data
     out = run_tool(['tools/search.py', str(cfg), '--work-dir', str(wd), '--cfg-options',
                     f'train_dataloader.dataset.data_root={data}/',
                     f'val_dataloader.dataset.data_root={data}/',
                     f'val_evaluator.ann_file={data}/annotations/instances_val.json',
-                    'train_dataloader.batch_size=2', 'val_dataloader.batch_size=2',
-                    'variant=oneshot'])
+                    'train_dataloader.batch_size=2', 'val_dataloader.batch_size=2'])
     assert 'search.best' in out
-    # the one-shot variant ran: a supernet training phase, then the search on it
+    # the one-shot config ran: a supernet training phase, then the search on it
     assert (wd / 'train' / 'phase_done.json').is_file()
     trials = _trials(str(wd / 'search'))
     # population 3, then 3 children in the second generation
@@ -295,65 +294,70 @@ def test_one_shot_pipeline_trains_searches_and_exports(tiny_det_data, tmp_path):
     assert written.model.neck.type == 'NASFPNNeck'
 
 
-def test_one_config_switches_between_controller_and_one_shot():
-    """`variant` picks controller-with-proxy-training or one-shot in the one search config;
-    command-line options still win over the variant's settings; a bad name is refused."""
+def test_controller_and_one_shot_are_two_configs():
+    """The controller search (proxy-trained children) and the one-shot search (supernet
+    neck, GA) are a config and its child; --cfg-options still win over both."""
     from mmengine.config import Config
 
-    from nas_det.engine.phases import apply_variant, normalize_phases
+    from nas_det.engine.launch import load_config, parse_args
+    from nas_det.engine.phases import normalize_phases
     path = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_search_digits.py')
+    child = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn-supernet_search_digits.py')
 
     cfg = Config.fromfile(path)
-    assert apply_variant(cfg) == 'controller' and 'variants' not in cfg
+    assert 'variants' not in cfg and 'variant' not in cfg
     assert [n for n, _ in normalize_phases(cfg)] == ['search', 'export_genotype']
     assert cfg.model.neck.type == 'NASFPNNeck'
     search = dict(normalize_phases(cfg))['search']['train_cfg']
     assert search['evaluator']['type'] == 'ProxyTrainEvaluator'
     assert search['strategy']['type'] == 'ReinforceController'
 
-    cfg = Config.fromfile(path)
-    opts = {'variant': 'oneshot', 'train_cfg.max_iters': 7}
-    cfg.merge_from_dict(opts)
-    assert apply_variant(cfg, opts) == 'oneshot'
+    cfg = load_config(parse_args([child, '--cfg-options', 'train_cfg.max_iters=7']))
     assert [n for n, _ in normalize_phases(cfg)] == ['train', 'search', 'export_genotype']
     assert cfg.model.neck.type == 'NASFPNSupernet' and 'genotype' not in cfg.model.neck
     assert cfg.custom_hooks[0]['type'] == 'UniformSamplingHook'
-    assert cfg.train_cfg.max_iters == 7  # the command line wins over the variant's 300
+    assert cfg.train_cfg.max_iters == 7  # the command line wins over the child's 300
+    assert cfg.train_cfg.val_interval == 300
     search = dict(normalize_phases(cfg))['search']['train_cfg']
     assert search['evaluator']['type'] == 'SupernetEvaluator'
     assert search['strategy']['type'] == 'GeneticAlgorithm'
+    # the default work dir is the config's name
+    assert cfg.work_dir == osp.join('work_dirs', 'retinanet_r18_nasfpn-supernet_search_digits')
+    # the easy-digits pair: the same two searches over the easy config
+    easy = Config.fromfile(osp.join(ROOT, 'configs/nasfpn/'
+                                    'retinanet_r18_nasfpn-supernet_search_digits-easy.py'))
+    assert easy.model.neck.type == 'NASFPNSupernet'
+    assert easy.train_dataloader.dataset.data_root == 'data/digits_det_easy/'
+    assert dict(normalize_phases(easy))['search']['train_cfg']['strategy']['population'] == 6
 
-    cfg = Config.fromfile(path)
-    cfg.merge_from_dict({'variant': 'darts'})
-    with pytest.raises(ValueError, match=r"variant: 'darts'.*\['controller', 'oneshot'\]"):
-        apply_variant(cfg)
 
-
-def test_search_tool_names_the_variant_in_the_default_work_dir():
+def test_removed_variant_switch_names_the_child_configs(tmp_path):
+    """`--cfg-options variant=NAME` and a config holding `variants` end in one line that
+    names the child config(s) replacing them; a config dumped by an old run (its record
+    `variant` key, no `variants`) still loads."""
     from nas_det.engine.launch import load_config, parse_args
-    path = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_search_digits.py')
-    cfg = load_config(parse_args([path, '--cfg-options', 'variant=oneshot']))
-    assert cfg.work_dir == osp.join('work_dirs', 'retinanet_r18_nasfpn_search_digits_oneshot')
-    assert cfg.model.neck.type == 'NASFPNSupernet'
-
-
-def test_variant_on_a_config_without_variants(tmp_path):
-    """--cfg-options variant=x on a config without `variants` is refused (a typo would
-    otherwise run the config as it is), except the variant a dumped config records."""
-    from nas_det.engine.launch import load_config, parse_args
+    search = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_search_digits.py')
+    with pytest.raises(ValueError, match=r"^--cfg-options variant=oneshot: removed; use the "
+                                         r"child config configs/nasfpn/retinanet_r18_nasfpn-"
+                                         r"supernet_search_digits.py$"):
+        load_config(parse_args([search, '--cfg-options', 'variant=oneshot']))
+    easy = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_search_digits-easy.py')
+    with pytest.raises(ValueError, match=r"child config configs/nasfpn/retinanet_r18_nasfpn-"
+                                         r"supernet_search_digits-easy.py$"):
+        load_config(parse_args([easy, '--cfg-options', 'variant=oneshot']))
     plain = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_digits.py')
-    with pytest.raises(ValueError, match=r"variant: 'oneshot' is not a variant of this "
-                                         r"config: it has no `variants`$"):
-        load_config(parse_args([plain, '--cfg-options', 'variant=oneshot']))
-    # a config dumped by a run keeps `variant` as the record of what ran
-    cfg = load_config(parse_args([osp.join(ROOT, 'configs/nasfpn/'
-                                           'retinanet_r18_nasfpn_search_digits.py')]))
-    dumped = str(tmp_path / 'dumped.py')
-    cfg.dump(dumped)
-    again = load_config(parse_args([dumped, '--cfg-options', 'variant=controller']))
-    assert again.variant == 'controller' and again.phases[0]['type'] == 'search'
-    with pytest.raises(ValueError, match=r"records the variant 'controller'"):
-        load_config(parse_args([dumped, '--cfg-options', 'variant=oneshot']))
+    with pytest.raises(ValueError, match=r"variant=controller: removed; a variant is a child "
+                                         r"config .*supernet_search_digits.py \(oneshot\)$"):
+        load_config(parse_args([plain, '--cfg-options', 'variant=controller']))
+    old = tmp_path / 'old_style.py'
+    old.write_text(f"_base_ = {plain!r}\nvariant = 'a'\n"
+                   "variants = dict(a=dict(), b=dict(train_cfg=dict(max_iters=3)))\n")
+    with pytest.raises(ValueError, match=r"^variants: removed; write each variant as a child "
+                                         r"config .*: use the child configs configs/nasfpn/"):
+        load_config(parse_args([str(old)]))
+    dumped = tmp_path / 'dumped.py'
+    dumped.write_text(f"_base_ = {search!r}\nvariant = 'controller'\n")
+    assert load_config(parse_args([str(dumped)])).phases[0]['type'] == 'search'
 
 
 @pytest.mark.slow

@@ -4,12 +4,10 @@
 # the unused states are concatenated). Every candidate is a child network (the model
 # below: CIFAR layout, N=1 cell per stage, F=8) trained briefly on the digits at 16x16
 # by ProxyTrainEvaluator; its validation accuracy is the reward.
-# The strategy is the one switch, train_cfg.strategy, naming one of `strategies` below:
-#   'evolution' (aging evolution, the default here), 'reinforce' (the NAS / NASNet
-#   REINFORCE controller), 'pnas' (progressive SMBO), e.g.
-#   python tools/search.py configs/cells/cells_search_digits-cls.py \
-#       --cfg-options train_cfg.strategy=pnas
-# (cells_search_digits-cls_reinforce.py and _pnas.py are this file with the switch set).
+# The strategy here is aging evolution; the child configs
+# cells_search_digits-cls_reinforce.py (the NAS / NASNet REINFORCE controller) and
+# cells_search_digits-cls_pnas.py (progressive SMBO) are this file with another
+# train_cfg.strategy.
 # 10-12 children of 200 iterations, 30-45 s each on 2 CPU cores (6-9 minutes); 200 is
 # about the fewest with which children leave chance level (30 iterations: 7-17% val
 # accuracy, chance is 10%; 200: 13.5-45.5%, see README):
@@ -51,21 +49,11 @@ optim_wrapper = dict(
 
 search_space = dict(type='CellSpace', num_blocks=5, ops='nasnet', combine=['add'],
                     cells=['normal', 'reduce'], concat='unused')
-strategies = dict(
-    # 6 random cells, then 6 children mutated from the best of 3 sampled
-    evolution=dict(type='RegularizedEvolution', population=6, sample_size=3),
-    # an LSTM emits the five decisions per block, normal cell then reduction cell; policy
-    # gradient with a moving-average baseline
-    # (3 controller updates of 4 children)
-    reinforce=dict(type='ReinforceController', batch_size=4, lr=0.01, entropy_weight=1e-4),
-    # cells grow one block at a time; an LSTM surrogate ranks the expansions and the top
-    # `beam` are trained: 5 blocks x beam 2 = 10 children
-    pnas=dict(type='ProgressiveSMBO', beam=2, surrogate='lstm', epochs=30,
-              max_candidates=500))
 train_cfg = dict(
     type='SearchLoop',
     search_space=search_space,
-    strategy='evolution',
+    # 6 random cells, then 6 children mutated from the best of 3 sampled
+    strategy=dict(type='RegularizedEvolution', population=6, sample_size=3),
     evaluator=dict(
         type='ProxyTrainEvaluator',
         genotype_key='model.backbone.genotype',

@@ -4,4 +4,5 @@
 # strategy differs.
 #   python tools/search.py configs/cells/cells_search_digits-cls_pnas.py
 _base_ = './cells_search_digits-cls.py'
-train_cfg = dict(strategy='pnas')  # a preset of the base's `strategies`
+train_cfg = dict(strategy=dict(_delete_=True, type='ProgressiveSMBO', beam=2,
+                               surrogate='lstm', epochs=30, max_candidates=500))

@@ -3,4 +3,6 @@
 # gradient with a moving-average baseline): only the strategy differs.
 #   python tools/search.py configs/cells/cells_search_digits-cls_reinforce.py
 _base_ = './cells_search_digits-cls.py'
-train_cfg = dict(strategy='reinforce')  # a preset of the base's `strategies`
+# (3 controller updates of 4 children)
+train_cfg = dict(strategy=dict(_delete_=True, type='ReinforceController', batch_size=4,
+                               lr=0.01, entropy_weight=1e-4))

@@ -9,6 +9,7 @@
 # and its last conv, unused by the detector, is skipped).
 _base_ = [
     'mmdet::_base_/models/retinanet_r50_fpn.py',
+    '../_base_/models/detnas_shufflenet-300M_supernet.py',
     '../_base_/datasets/coco_detection.py',
     '../_base_/schedules/iter_90k_coco.py',
     '../_base_/default_runtime.py',
@@ -18,14 +19,9 @@ _base_ = [
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
     backbone=dict(
+        _base_.supernet_backbone,
         _delete_=True,
-        type='ShuffleNetV2Supernet',
-        arch='300M',
-        widen_factor=1.0,
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=-1,
         norm_cfg=norm_cfg,
-        norm_eval=False,
         init_cfg=dict(
             type='Pretrained',
             prefix='backbone.',

@@ -3,21 +3,15 @@
 # from scratch, on the embedded digits.
 _base_ = [
     '../_base_/models/retinanet_r18_lite_fpn.py',
+    '../_base_/models/detnas_shufflenet-300M_supernet.py',
     '../_base_/datasets/digits_det_256.py',
     '../_base_/schedules/iter_sgd.py',
     '../_base_/default_runtime.py',
 ]
 model = dict(
     backbone=dict(
+        _base_.supernet_backbone,
         _delete_=True,
-        type='ShuffleNetV2Supernet',
-        arch='300M',
-        widen_factor=1.0,
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=-1,
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=False,
-        init_cfg=None,
         # NHWC layout for the depthwise convs: ~1.14x faster training steps on CPU
         # (bench/detnas.py), the same results up to float rounding
         channels_last=True),

@@ -1,6 +1,7 @@
-# The NAS-FPN search of retinanet_r18_nasfpn_search_digits.py (both variants) on a proxy
+# The NAS-FPN controller search of retinanet_r18_nasfpn_search_digits.py on a proxy
 # task that learns in CPU minutes, for the comparison of the two modes
-# (bench/nasfpn_compare.py):
+# (bench/nasfpn_compare.py; the one-shot search on it:
+# retinanet_r18_nasfpn-supernet_search_digits-easy.py):
 # - the easy detection digits: 128x128 canvases, 1-4 digits of 24-64 px, no clutter, 800
 #   train / 100 val images (data/digits_det_easy, built by
 #   `python tools/make_data.py det --out data/digits_det_easy --size 128 --scale 24 64

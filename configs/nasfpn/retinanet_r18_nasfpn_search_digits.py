@@ -1,21 +1,18 @@
-# NAS-FPN searched on the embedded digits, two ways from one switch (`variant`):
+# NAS-FPN searched on the embedded digits, the paper's way (scaled to 2 CPU cores):
 #
 #   python tools/search.py configs/nasfpn/retinanet_r18_nasfpn_search_digits.py [--resume]
-#   python tools/search.py configs/nasfpn/retinanet_r18_nasfpn_search_digits.py \
-#       --cfg-options variant=oneshot [--resume]
 #
-# (default work dirs: work_dirs/retinanet_r18_nasfpn_search_digits_<variant>)
-#
-# variant='controller' (the paper's way, scaled to 2 CPU cores): an LSTM controller trained
-#   with REINFORCE samples pyramids of 7 merging cells; each child (the RetinaNet ResNet-18
-#   of retinanet_r18_nasfpn_digits.py with the pyramid in model.neck.genotype) is trained
-#   from scratch for `proxy_iters` iterations on the embedded digits and scored by its COCO
-#   bbox mAP on `num_val_images` val images: the reward.
-# variant='oneshot' (what the paper could not afford): the same space as a weight-sharing
-#   supernet neck (NASFPNSupernet: every merging cell can run any op at any level) trained once with a uniformly
-#   random pyramid per iteration, then searched with the DetNAS genetic algorithm; each
-#   candidate pyramid is set on the supernet, its BN statistics re-estimated, its COCO bbox
-#   mAP on val images the reward (a candidate costs one validation, no training).
+# An LSTM controller trained with REINFORCE samples pyramids of 7 merging cells; each child
+# (the RetinaNet ResNet-18 of retinanet_r18_nasfpn_digits.py with the pyramid in
+# model.neck.genotype) is trained from scratch for `proxy_iters` iterations on the embedded
+# digits and scored by its COCO bbox mAP on `num_val_images` val images: the reward.
+# The one-shot search of the same space (what the paper could not afford) is the child
+# config retinanet_r18_nasfpn-supernet_search_digits.py: a weight-sharing supernet neck
+# (NASFPNSupernet: every merging cell can run any op at any level) trained once with a
+# uniformly random pyramid per iteration, then searched with the DetNAS genetic algorithm
+# (`oneshot_search` below); each candidate pyramid is set on the supernet, its BN
+# statistics re-estimated, its COCO bbox mAP on val images the reward (a candidate costs
+# one validation, no training).
 # Both export the best pyramid into the RetinaNet R-50 NAS-FPN COCO config (640 crop,
 # pad_size_divisor=128). Paper scale (thousands of children, ~10 epochs each at 512x512 on
 # COCO): raise controller_search.max_trials and .evaluator.train_iters (the phases read
@@ -23,8 +20,6 @@
 # changes them) and the data to a COCO subset; run ranks in parallel with
 # torchrun ... --launcher pytorch (each rank trains its share of a controller batch).
 _base_ = './retinanet_r18_nasfpn_digits.py'
-
-variant = 'controller'
 
 num_cells = 7
 proxy_iters = 30
@@ -52,6 +47,8 @@ controller_search = dict(
         val_batch_size=8),
     max_trials=6)
 
+# the one-shot search's settings, here so that a config inheriting this one (the easy
+# digits) changes both searches; its phases: retinanet_r18_nasfpn-supernet_search_digits.py
 supernet_iters = 300
 oneshot_search = dict(
     type='SearchLoop',
@@ -64,26 +61,4 @@ oneshot_search = dict(
     # FLOPs of the neck (plots, Pareto front) on the backbone maps of a 256x256 image
     cost_input_shape=[(32, 64, 64), (64, 32, 32), (128, 16, 16), (256, 8, 8)])
 
-variants = dict(
-    controller=dict(
-        phases=[dict(type='search', train_cfg='controller_search'),
-                export_phase]),
-    oneshot=dict(
-        model=dict(
-            neck=dict(
-                _delete_=True,
-                type='NASFPNSupernet',
-                in_channels=[32, 64, 128, 256],
-                out_channels={{_base_.channels}},
-                num_outs=5,
-                stack_times=1,
-                start_level=1,
-                norm_cfg=dict(type='BN', requires_grad=True),
-                num_cells=num_cells)),
-        custom_hooks=[dict(type='UniformSamplingHook', seed=0)],
-        # the levels a pyramid does not use are idle at each step (also for the CPU DDP wrapper)
-        find_unused_parameters=True,
-        train_cfg=dict(max_iters=supernet_iters, val_interval=supernet_iters),
-        phases=[dict(type='train'),
-                dict(type='search', load_from='previous', train_cfg='oneshot_search'),
-                export_phase]))
+phases = [dict(type='search', train_cfg='controller_search'), export_phase]

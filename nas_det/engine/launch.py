@@ -74,9 +74,11 @@ def _syntax_error(path: str, e: SyntaxError) -> ValueError:
 
 
 def read_config(path: str):
-    """``Config.fromfile`` with one-line errors: a missing file, a syntax error (the file,
-    a base of it, and the line)."""
+    """``Config.fromfile`` with one-line errors: a missing file (a moved one: its new
+    path), a syntax error (the file, a base of it, and the line)."""
     from mmengine.config import Config
+    from nas_det.engine.config_moves import check_moved_config
+    check_moved_config(path)
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file {path} does not exist')
     try:
@@ -100,25 +102,24 @@ def parse_cfg_options(options) -> dict:
 
 
 def load_config(args):
-    from nas_det.engine.phases import apply_variant, check_reference_options
+    """The config of ``args.config`` with ``--cfg-options`` merged, its work dir and seed
+    set. A moved config path, or a removed switch (``variants``, ``--cfg-options
+    variant=NAME``, ``strategies``), is a one-line error naming what replaces it
+    (:mod:`nas_det.engine.config_moves`)."""
+    from nas_det.engine.config_moves import check_old_work_dir, check_removed_switches
+    from nas_det.engine.phases import check_reference_options
     cfg = read_config(args.config)
-    opts = {}
-    if args.cfg_options:
-        opts = parse_cfg_options(args.cfg_options)
-        recorded = cfg.get('variant', None)
-        if 'variant' in opts and 'variants' not in cfg and opts['variant'] != recorded:
-            raise ValueError(
-                f"variant: {opts['variant']!r} is not a variant of this config: it has no "
-                f"`variants`" + (f" (it records the variant {recorded!r} of the run that "
-                                 f"wrote it)" if recorded is not None else ''))
+    opts = parse_cfg_options(args.cfg_options) if args.cfg_options else {}
+    check_removed_switches(cfg, opts, args.config)
+    if opts:
         check_reference_options(cfg, opts)
         cfg.merge_from_dict(opts)
-    variant = apply_variant(cfg, opts)
     if args.work_dir:
         cfg.work_dir = args.work_dir
     elif not cfg.get('work_dir'):
-        name = osp.splitext(osp.basename(args.config))[0]
-        cfg.work_dir = osp.join('work_dirs', f'{name}_{variant}' if variant else name)
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
+        if getattr(args, 'resume', False):
+            check_old_work_dir(args.config, cfg.work_dir)
     if args.seed is not None:
         cfg.setdefault('randomness', {})['seed'] = args.seed
     return cfg

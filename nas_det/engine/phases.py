@@ -106,40 +106,6 @@ def normalize_phases(cfg) -> list:
     return out
 
 
-def apply_variant(cfg, options: dict | None = None) -> str | None:
-    """Merge the config's chosen variant into it; return the variant's name (or None).
-
-    A config may offer alternatives of one job in one file: ``variants = dict(a=dict(...),
-    b=dict(...))``, each a set of config overrides (``_delete_`` allowed, as in a child
-    config), and ``variant = 'a'`` the default choice, switched on the command line with
-    ``--cfg-options variant=b``. ``options`` (the command line's ``--cfg-options``) are
-    merged again afterwards so that they win over the variant's settings. ``variants`` is
-    removed; ``variant`` stays as the record of what ran.
-    """
-    variants = cfg.get('variants', None)
-    name = cfg.get('variant', None)
-    if variants is None:
-        return name
-    if not isinstance(variants, dict) or not variants:
-        raise ValueError(f'variants: a dict of name -> config overrides is expected, got '
-                         f'{variants!r}')
-    if name not in variants:
-        raise ValueError(f'variant: {name!r} is not a variant of this config; allowed '
-                         f'values: {sorted(variants)}')
-    overrides = variants[name]
-    if not isinstance(overrides, dict):
-        raise ValueError(f'variants.{name}: a dict of config overrides is expected, got '
-                         f'{overrides!r}')
-    cfg.pop('variants')
-    overrides = overrides.to_dict() if hasattr(overrides, 'to_dict') else dict(overrides)
-    if overrides:
-        cfg.merge_from_dict(overrides, allow_list_keys=True)
-    if options:
-        check_reference_options(cfg, options)
-        cfg.merge_from_dict(options)
-    return name
-
-
 def phase_config(cfg, overrides: dict, work_dir: str):
     """A deep copy of ``cfg`` with the phase's overrides merged and its work dir set."""
     pcfg = copy.deepcopy(cfg)

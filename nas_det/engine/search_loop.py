@@ -19,7 +19,7 @@ from mmengine.registry import LOOPS
 from mmengine.runner.base_loop import BaseLoop
 
 from ..space.registry import build_space, space_config
-from ..strategies.base import STRATEGIES, build_strategy
+from ..strategies.base import STRATEGIES, _load_neural, build_strategy
 from .driver import ON_ERROR, Result, SearchDriver
 from . import export, proxy  # noqa: F401  (ProxyTrainEvaluator, phase export_genotype)
 from .evaluators import build_evaluator, unwrap
@@ -120,19 +120,17 @@ def check_search_args(max_trials=None, max_flops=None, seed=None, compare_random
                          f'{list(ON_ERROR)}')
 
 
-def resolve_strategy(strategy, presets) -> dict:
-    """The strategy config ``strategy`` names: itself when a dict, else the preset of that
-    name in ``presets`` (the config's ``strategies``)."""
+def strategy_config(strategy) -> dict:
+    """``train_cfg.strategy`` (a dict with a ``type``) as a plain dict. A string (a preset
+    name of the removed ``strategies``, or a bare type name) is a one-line ``ValueError``
+    naming the allowed types and, for a removed preset, the config that holds it now."""
     if isinstance(strategy, str):
-        presets = dict(presets or {})
-        if strategy not in presets:
-            raise ValueError(f"train_cfg.strategy: {strategy!r} is not a preset of the "
-                             f"config's `strategies`; allowed values: {sorted(presets)} "
-                             f"(or a dict with a strategy `type`)")
-        strategy = presets[strategy]
+        _load_neural()
+        from .config_moves import strategy_name_error
+        raise ValueError(strategy_name_error(strategy, list(STRATEGIES)))
     if not isinstance(strategy, dict) or 'type' not in strategy:
-        raise ValueError(f'train_cfg.strategy: a dict with a `type` or a preset name is '
-                         f'expected, got {strategy!r}')
+        raise ValueError(f'train_cfg.strategy: a dict with a `type` is expected, got '
+                         f'{strategy!r}')
     return dict(strategy)
 
 
@@ -152,9 +150,8 @@ class SearchLoop(BaseLoop):
         dataloader: the training dataloader config or object (given by the Runner; the
             evaluator builds its own non-distributed loaders).
         strategy (dict | str): strategy config, e.g. ``dict(type='GeneticAlgorithm',
-            ...)``, or the name of one of the config's ``strategies`` presets (a dict of
-            name to strategy config), so one key switches between them:
-            ``--cfg-options train_cfg.strategy=pnas``.
+            ...)``. Another strategy is another config: a child config that sets
+            ``train_cfg.strategy`` (e.g. ``configs/cells/cells_search_digits-cls_pnas.py``).
         evaluator (dict): evaluator config, e.g. ``dict(type='SupernetEvaluator', ...)``.
         search_space (dict, optional): space config; defaults to the searchable module's
             own ``search_space``. Required when the model has no searchable module.
@@ -189,7 +186,7 @@ class SearchLoop(BaseLoop):
                  on_error: str = 'record'):
         self._runner = runner
         self.dataloader = dataloader  # kept lazy: not built
-        self.strategy_cfg = resolve_strategy(strategy, runner.cfg.get('strategies'))
+        self.strategy_cfg = strategy_config(strategy)
         check_search_args(max_trials=max_trials, max_flops=max_flops, seed=seed,
                           compare_random=compare_random, compare_tolerance=compare_tolerance,
                           on_error=on_error)
@@ -437,7 +434,7 @@ def check_search_config(cfg) -> None:
             names = sorted(p for p in sig.parameters if p not in ('self', 'runner', 'modules'))
             raise ValueError(f'train_cfg.evaluator.{k}: not a setting of {ev["type"]}; '
                              f'allowed values: {names}')
-    strategy = resolve_strategy(tc['strategy'], cfg.get('strategies'))
+    strategy = strategy_config(tc['strategy'])
     space = None
     if tc.get('search_space'):
         space = build_space(tc['search_space'])
@@ -451,7 +448,6 @@ def check_search_config(cfg) -> None:
                 raise ValueError(f'{path}: the searchable module does not build '
                                  f'({type(e).__name__}: {e})') from None
     if space is None:  # no space to build it on: the type and keywords at least
-        from ..strategies.base import STRATEGIES, _load_neural
         _load_neural()
         if strategy['type'] not in STRATEGIES:
             raise ValueError(f'train_cfg.strategy.type: {strategy["type"]!r} is not allowed; '

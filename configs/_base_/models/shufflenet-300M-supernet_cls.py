@@ -3,18 +3,10 @@
 # 'backbone.*' weights are the detection supernet's plus 'backbone.last_conv.*', so a
 # detector initialises its backbone from this classifier's checkpoint with
 # init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.').
+_base_ = './detnas_shufflenet-300M_supernet.py'
 model = dict(
     type='ImageClassifier',
-    backbone=dict(
-        type='ShuffleNetV2Supernet',
-        arch='300M',
-        widen_factor=1.0,
-        out_indices=(4, ),
-        with_last_conv=True,
-        frozen_stages=-1,
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=False,
-        init_cfg=None),
+    backbone=dict(_base_.supernet_backbone, out_indices=(4, ), with_last_conv=True),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
         type='LinearClsHead',
