@@ -421,7 +421,8 @@ def main(argv=None):
     flops = [backbone_cost('300M', p, (3, 32, 32), args.width)['flops'] for p in paths]
     print(f'DetNAS ranking on {args.data}: {len(paths)} paths, standalone {args.seeds} seeds '
           f'x {args.iters} iterations, supernet {args.supernet_iters} iterations, width '
-          f'{args.width:g}, {len(data[0][1])} train / {len(data[1][1])} val digits',
+          f'{args.width:g}, ' + ('the jobs finished in ' + args.work_dir if args.part == 'report'
+                                 else f'{len(data[0][1])} train / {len(data[1][1])} val digits'),
           flush=True)
     t0 = time.time()
     stand = [[None] * args.seeds for _ in paths]
@@ -452,7 +453,8 @@ def main(argv=None):
     if args.part in ('standalone', 'supernet'):
         return
     report(paths, flops, stand, sup, args)
-    print(f'({time.time() - t0:.0f} s)')
+    if args.part != 'report':
+        print(f'({time.time() - t0:.0f} s)')
 
 
 if __name__ == '__main__':
