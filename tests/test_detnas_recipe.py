@@ -136,13 +136,15 @@ def test_ranking_bench_tiny(tmp_path):
     ceil = re.search(rf'^ceiling \(standalone seed vs seed\): tau {num} \[{num}, {num}\]', out,
                      re.M)
     assert ceil, out
-    rows = re.findall(rf'^recipe (\S+): tau {num} \[{num}, {num}\], top-2 overlap (\d)/2, '
-                      rf'mean supernet acc {num}%', out, re.M)
+    rows = re.findall(rf'^recipe (\S+): tau {num} \[{num}, {num}\] against the mean of the '
+                      rf'seeds, top-2 overlap (\d)/2, mean supernet acc {num}%; against one '
+                      rf'seed at a time tau {num}, / ceiling {num}', out, re.M)
     assert [r[0] for r in rows] == ['paper', 'new'], out
     for r in rows:
         t, lo, hi = (float(v) for v in r[1:4])
         assert -1 <= t <= 1 and (lo <= hi or t != t)
         assert 0 <= float(r[5]) <= 100
+        assert r[6] == 'nan' or -1 <= float(r[6]) <= 1
     assert len(re.findall(r'^\s+\d+ \S', out, re.M)) >= 4  # the table of 4 paths
     again = run_tool(args)  # finished jobs are reused
     assert again.count('reused') == 4 * 2 + 2
