@@ -188,8 +188,14 @@ if [ "$have_mmcv" != "$(pin mmcv) $wkey" ]; then
     sed -i "s/'-std=c++17'/'-std=c++20'/g" "$d/setup.py"
     if [ "$variant" = cuda ]; then
       step "find nvcc" "a CUDA build needs nvcc: install the CUDA toolkit (or pip install nvidia-cuda-nvcc) and set CUDA_HOME, or pass --cpu"
-      cuda_home="${CUDA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")}"
+      # nvcc may be a wrapper script outside the toolkit (e.g. /usr/local/bin/nvcc that execs
+      # /usr/local/cuda-X/bin/nvcc): ask nvcc where its toolkit lies (its dry run prints TOP=)
+      cuda_home="${CUDA_HOME:-$(nvcc -v --dryrun -x cu /dev/null 2>&1 | sed -n 's/^#\$ TOP=//p' | head -n1)}"
+      cuda_home="${cuda_home:-$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")}"
+      cuda_home="$(cd "$cuda_home" && pwd -P)"
+      step "find the CUDA toolkit" "CUDA_HOME=$cuda_home has no bin/nvcc and include/cuda_runtime.h: set CUDA_HOME to the toolkit's folder"
       test -x "$cuda_home/bin/nvcc"
+      test -f "$cuda_home/include/cuda_runtime.h"
       log "building mmcv $(pin mmcv) with CUDA ops for '$arch_list' (CUDA_HOME=$cuda_home) in $src"
       step "build mmcv (CUDA)" "the compile failed: read the messages above; MAX_JOBS=1 helps when memory runs out"
       t0=$(date +%s)
