@@ -280,7 +280,7 @@ def measure_search(args, torch) -> dict:
     from mmengine.runner import Runner
     from nas_det.engine.evaluators import SupernetEvaluator
     from nas_det.engine.hooks import searchable_modules
-    from nas_det.engine.phases import PHASES, PhaseContext, normalize_phases, phase_config
+    from nas_det.engine.launch.phases import PHASES, PhaseContext, normalize_phases, phase_config
 
     cfg = Config.fromfile(SEARCH_CONFIG)
     root = args.data_root + '/'  # the held-out split is written beside the annotations

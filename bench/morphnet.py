@@ -177,7 +177,7 @@ def main(argv=None):
     from mmengine.logging import MMLogger
 
     import nas_det  # noqa: F401
-    from nas_det.engine.morphnet import morphnet_export
+    from nas_det.engine.export import morphnet_export
     ensure_data(args.data_root, args.tiny)
     wd = args.work_dir
     t0 = time.time()

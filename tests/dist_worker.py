@@ -23,7 +23,7 @@ def main():
     from mmengine.dist import get_rank
     from mmengine.hooks import Hook
     from mmengine.runner import Runner
-    from nas_det.engine.dist import setup_distributed
+    from nas_det.engine.launch.dist import setup_distributed
     cfg = load_config(args)
     setup_distributed(cfg, args.launcher)
     rank = int(os.environ.get('RANK', 0))

@@ -22,13 +22,12 @@ import types
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
-# the pure pieces only: skip nas_det/__init__ and nas_det/engine/__init__ (mmengine, mmdet)
-for _name, _path in (('nas_det', 'nas_det'), ('nas_det.engine', 'nas_det/engine')):
-    _m = types.ModuleType(_name)
-    _m.__path__ = [osp.join(ROOT, _path)]
-    sys.modules[_name] = _m
+# the pure pieces only: skip nas_det/__init__ (mmengine, mmdet)
+_m = types.ModuleType('nas_det')
+_m.__path__ = [osp.join(ROOT, 'nas_det')]
+sys.modules['nas_det'] = _m
 
-from nas_det.engine import driver  # noqa: E402
+from nas_det.strategies import driver  # noqa: E402
 from nas_det.space import ChoiceSpace  # noqa: E402
 
 KEYS = [f'x{i}' for i in range(6)]

@@ -83,7 +83,7 @@ def search_config(name, data_root, work_dir, max_trials=4, num_blocks=2, plot=Tr
 
 
 def run(cfg, work_dir, resume=False):
-    from nas_det.engine.phases import PhaseContext, run_phases
+    from nas_det.engine.launch.phases import PhaseContext, run_phases
     return run_phases(cfg, PhaseContext(work_dir=work_dir, resume=resume))
 
 
@@ -180,7 +180,7 @@ def test_reevaluate_retrains_the_best_and_worst_children(cls_data, tmp_path, cap
 
 @pytest.mark.slow
 def test_killed_search_resumes_to_the_same_end(cls_data, tmp_path, monkeypatch):
-    from nas_det.engine.proxy import ProxyTrainEvaluator
+    from nas_det.engine.evaluators import ProxyTrainEvaluator
     name, opts = STRATEGIES['aging_evolution']
     calls = {'n': 0, 'kill_at': None}
     original = ProxyTrainEvaluator.__call__
@@ -226,7 +226,7 @@ def test_export_writes_configs_that_build_and_a_drawing(tmp_path):
     """A genotype whose cells concatenate other numbers of states than NASNet-A's: the
     exported configs carry it inline, with the FPN / head widths recomputed."""
     from mmengine.config import Config
-    from nas_det.engine.phases import PhaseContext, run_phases
+    from nas_det.engine.launch.phases import PhaseContext, run_phases
     from nas_det.space.cells import CellSpace
     space = CellSpace(num_blocks=5, ops='nasnet')
     rng = random.Random(3)
@@ -325,7 +325,7 @@ def test_pretraining_with_aux_head_and_drop_path_schedule_then_detector(cls_data
 
 
 def test_drop_path_hook_errors():
-    from nas_det.engine.cell_hooks import DropPathScheduleHook
+    from nas_det.engine.hooks import DropPathScheduleHook
     with pytest.raises(ValueError, match='ramp'):
         DropPathScheduleHook(ramp=0)
     with pytest.raises(ValueError, match='offset'):
@@ -395,8 +395,8 @@ def test_drop_path_ramp_continues_after_resume(tmp_path):
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
 def test_cell_configs_parse_build_and_stay_offline(path):
     from mmengine.config import Config
-    from nas_det.engine.offline import find_remote_checkpoints
-    from nas_det.engine.phases import normalize_phases
+    from nas_det.engine.launch.offline import find_remote_checkpoints
+    from nas_det.engine.launch.phases import normalize_phases
     cfg = Config.fromfile(path)
     assert find_remote_checkpoints(cfg._cfg_dict.to_dict()) == []
     assert cfg.custom_imports['imports'] == ['nas_det']
@@ -437,7 +437,7 @@ def test_strategy_is_a_dict_with_a_type(tmp_path):
     types and, for a removed preset, the config that holds it now."""
     from mmengine.config import Config
     from nas_det.engine.launch import load_config, parse_args
-    from nas_det.engine.search_loop import SearchLoop
+    from nas_det.engine.runner.search_loop import SearchLoop
     from types import SimpleNamespace
     cfg = Config.fromfile(SEARCH)
     kw = {k: v for k, v in cfg.train_cfg.items() if k != 'type'}

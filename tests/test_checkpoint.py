@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import nas_det  # noqa: F401  (installs the checkpoint handling)
-from nas_det.engine import checkpoint as ck
+from nas_det.engine.runner import checkpoint as ck
 
 
 def _hub_like():
@@ -110,7 +110,7 @@ def test_missing_file_and_offline_url(tmp_path, monkeypatch):
 
 
 def test_check_offline_names_the_key():
-    from nas_det.engine.offline import check_offline, find_remote_checkpoints
+    from nas_det.engine.launch.offline import check_offline, find_remote_checkpoints
     cfg = {'model': {'backbone': {'init_cfg': {'type': 'Pretrained',
                                                'checkpoint': 'torchvision://resnet18x'}}},
            'load_from': None}
@@ -123,7 +123,7 @@ def test_check_offline_names_the_key():
 
 def test_non_coco_annotation_file_is_refused_early(tmp_path):
     import json
-    from nas_det.engine.checks import check_coco_annotation, check_data
+    from nas_det.engine.launch.checks import check_coco_annotation, check_data
     bad = tmp_path / 'labels.json'
     bad.write_text(json.dumps({'img1.jpg': [[0, 0, 10, 10]]}))
     with pytest.raises(ValueError, match=r"val_evaluator\.ann_file: .* lacks the lists "

@@ -52,8 +52,8 @@ def test_detnas_configs_exist():
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
 def test_config_parses_builds_and_stays_offline(path):
     from mmengine.config import Config
-    from nas_det.engine.offline import find_remote_checkpoints
-    from nas_det.engine.phases import normalize_phases, phase_config
+    from nas_det.engine.launch.offline import find_remote_checkpoints
+    from nas_det.engine.launch.phases import normalize_phases, phase_config
     cfg = Config.fromfile(path)
     assert find_remote_checkpoints(cfg._cfg_dict.to_dict()) == []
     assert cfg.custom_imports['imports'] == ['nas_det']
@@ -83,7 +83,7 @@ def test_config_parses_builds_and_stays_offline(path):
                          ids=osp.basename)
 def test_coco_search_configs_have_the_paper_settings(path):
     from mmengine.config import Config
-    from nas_det.engine.phases import normalize_phases, phase_config
+    from nas_det.engine.launch.phases import normalize_phases, phase_config
     cfg = Config.fromfile(path)
     arch = cfg.model.backbone.arch
     assert arch in osp.basename(path)

@@ -24,7 +24,7 @@ def phase_configs(path, options=None):
     from mmengine.config import Config
 
     import nas_det  # noqa: F401  registers the phases
-    from nas_det.engine.phases import normalize_phases, phase_config
+    from nas_det.engine.launch.phases import normalize_phases, phase_config
     cfg = Config.fromfile(path)
     if options:
         cfg.merge_from_dict(options)
@@ -34,8 +34,8 @@ def phase_configs(path, options=None):
 
 @pytest.mark.parametrize('path', [DIGITS, *COCO], ids=osp.basename)
 def test_search_configs_score_on_heldout_training_images(path):
-    from nas_det.engine.checks import check_val_annotations
-    from nas_det.engine.split_phase import heldout_paths
+    from nas_det.engine.launch.checks import check_val_annotations
+    from nas_det.engine.launch.split_phase import heldout_paths
     cfg, phases = phase_configs(path)
     assert list(phases) == ['split', 'train', 'search', 'export']
     files = heldout_paths(cfg.heldout_split.to_dict())
@@ -76,7 +76,7 @@ def test_heldout_settings_change_by_name():
 
 
 def test_val_metric_of_another_set_is_refused():
-    from nas_det.engine.checks import check_val_annotations
+    from nas_det.engine.launch.checks import check_val_annotations
     _, phases = phase_configs(DIGITS, {'heldout_evaluator.ann_file':
                                        'data/digits_det/annotations/instances_val.json'})
     with pytest.raises(ValueError, match="phase 'search': val_evaluator.ann_file: .*"
@@ -86,7 +86,7 @@ def test_val_metric_of_another_set_is_refused():
 
 
 def test_bad_heldout_split_is_refused():
-    from nas_det.engine.split_phase import heldout_paths
+    from nas_det.engine.launch.split_phase import heldout_paths
     with pytest.raises(ValueError, match=r'heldout_split.n_images: not a key .* allowed keys'):
         heldout_paths(dict(ann_file='a.json', heldout='h.json', rest='r.json', n_images=3))
     with pytest.raises(ValueError, match='heldout_split.rest: a file path is expected'):
@@ -96,8 +96,8 @@ def test_bad_heldout_split_is_refused():
 
 
 def test_split_phase_writes_disjoint_parts_that_cover_train(tiny_det_data, tmp_path):
-    from nas_det.engine.phases import PhaseContext
-    from nas_det.engine.split_phase import split_phase
+    from nas_det.engine.launch.phases import PhaseContext
+    from nas_det.engine.launch.split_phase import split_phase
     cfg, phases = phase_configs(DIGITS, {'heldout_split.data_root': f'{tiny_det_data}/',
                                          'heldout_split.num_images': 5})
     out = split_phase(phases['split'], PhaseContext(work_dir=str(tmp_path)))
@@ -161,7 +161,7 @@ def test_phase_config_can_be_built_twice():
     search phase's train_cfg must replace the training loop's both times."""
     from mmengine.config import Config
 
-    from nas_det.engine.phases import normalize_phases, phase_config
+    from nas_det.engine.launch.phases import normalize_phases, phase_config
     pytest.importorskip('mmdet')
     cfg = Config.fromfile(DIGITS)
     over = dict(normalize_phases(cfg))['search']

@@ -5,8 +5,8 @@ import os.path as osp
 
 import pytest
 
-from nas_det.engine.driver import BEST_FILE, STATE_FILE, SearchDriver, read_trials
-from nas_det.engine.plots import pareto_front
+from nas_det.strategies.driver import BEST_FILE, STATE_FILE, SearchDriver, read_trials
+from nas_det.engine.visualization import pareto_front
 from nas_det.space import ChoiceSpace
 
 SPACE = ChoiceSpace({f'x{i}': list(range(5)) for i in range(8)})
@@ -96,7 +96,7 @@ def test_pareto_front():
 
 
 def test_plots_written(tmp_path):
-    from nas_det.engine.plots import plot_search
+    from nas_det.engine.visualization import plot_search
     d = SearchDriver(SPACE, STRATS[2], work_dir=str(tmp_path), max_trials=12, log=lambda *_: None)
     d.run_objective(evaluate)
     files = plot_search(read_trials(str(tmp_path)), str(tmp_path), cost_key='flops')

@@ -82,7 +82,7 @@ def test_untrained_search_warning_only_for_evaluators_that_use_the_model():
     which trains children of its own."""
     from mmengine.config import Config
 
-    from nas_det.engine.phases import untrained_search
+    from nas_det.engine.launch.phases import untrained_search
 
     def cfg(ev, load_from=None):
         return Config(dict(train_cfg=dict(type='SearchLoop', evaluator=dict(type=ev)),

@@ -241,7 +241,7 @@ def test_mapped_lr_schedule_gives_the_old_learning_rates(lr_schedule, warmup, it
     import numpy as np
     from mmengine.registry import PARAM_SCHEDULERS
 
-    from nas_det.engine.proxy import schedule_from_lr_schedule
+    from nas_det.engine.evaluators import schedule_from_lr_schedule
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
     scheds = [PARAM_SCHEDULERS.build(s, default_args=dict(optimizer=opt))
               for s in schedule_from_lr_schedule(lr_schedule, warmup, iters)]
@@ -262,7 +262,7 @@ def _toy_evaluator(tmp_path, **kwargs):
     from nasfpn_toy import toy_config
 
     import nas_det  # noqa: F401
-    from nas_det.engine.proxy import ProxyTrainEvaluator
+    from nas_det.engine.evaluators import ProxyTrainEvaluator
     f = tmp_path / 'toy.py'
     f.write_text(toy_config(train_iters=12, nan_if_first_gp=False))
     cfg = Config.fromfile(str(f))

@@ -48,6 +48,13 @@ SCRIPT = textwrap.dedent('''
             for g in s.ask():
                 s.tell(g, sum(space.to_tokens(g)))
         assert s.num_told == 15 and s.best()[1] > 0, cfg
+    import tempfile
+    from nas_det.strategies.driver import SearchDriver  # beside the strategies: no torch
+    with tempfile.TemporaryDirectory() as wd:
+        d = SearchDriver(space, dict(type='random'), work_dir=wd, seed=0, max_trials=6,
+                         log=lambda *a: None)
+        d.run_objective(lambda g: float(sum(space.to_tokens(g))))
+        assert len(d.trials) == 6
     try:  # an unknown name tries the neural strategies, which skip without torch
         build_strategy(dict(type='no_such_strategy'), space)
     except ValueError as e:

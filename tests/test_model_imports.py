@@ -55,7 +55,7 @@ def test_moved_names_old_paths():
     """Names that moved: found at the old path with a DeprecationWarning, or (the DetNAS
     costs, whose re-export would bring the circle back) a one-line error naming the new
     place."""
-    import nas_det.engine.search_loop as search_loop
+    import nas_det.engine.runner.search_loop as search_loop
     import nas_det.models.cells as cells
     import nas_det.models.flops as flops
     import nas_det.models.morphnet as morphnet
@@ -84,7 +84,7 @@ def test_search_cost_model_counts_as_model_flops():
     """The FLOPs the search limits and plots are model_flops' figure, with the path set,
     and the path in use is restored."""
     import nas_det  # noqa: F401
-    from nas_det.engine.search_loop import SearchCostModel
+    from nas_det.engine.runner.search_loop import SearchCostModel
     from nas_det.models.flops import model_flops
     from nas_det.models.nasfpn import NASFPNSupernet
     from nas_det.space import NASFPNSpace

@@ -7,9 +7,9 @@ import torch
 import torch.nn as nn
 
 import nas_det  # noqa: F401  (registers modules)
-from nas_det.engine.checkpoint import safe_load
-from nas_det.engine.morphnet import (build_regularizer, check_settings,
-                                     morphnet_export)
+from nas_det.engine.runner.checkpoint import safe_load
+from nas_det.engine.export.morphnet import morphnet_export
+from nas_det.engine.optimizers import build_regularizer, check_settings
 from nas_det.models.flops import model_flops
 from nas_det.models.morphnet import (CostModel, MorphNetRegularizer, expand, group_names,
                                      resnet_group_names, shrink, trace_channels)
@@ -484,7 +484,7 @@ def test_cell_network_traces():
 
 def test_wrapper_warmup_and_missing_model():
     from mmengine.logging import MessageHub
-    from nas_det.engine.morphnet import MorphNetOptimWrapper
+    from nas_det.engine.optimizers import MorphNetOptimWrapper
     m = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
     w = MorphNetOptimWrapper(torch.optim.SGD(m.parameters(), lr=0.1),
                              morphnet=dict(input_shape=(3, 8, 8), module='', warmup_iters=10))
@@ -505,8 +505,8 @@ def test_morphnet_phase(tmp_path):
     """The ``morphnet`` phase exports the checkpoint an earlier phase left."""
     pytest.importorskip('mmpretrain')
     from mmengine.config import Config
-    from nas_det.engine.morphnet import morphnet_phase, save_plain
-    from nas_det.engine.phases import PhaseContext
+    from nas_det.engine.export.morphnet import morphnet_phase, save_plain
+    from nas_det.engine.launch.phases import PhaseContext
     cfg = Config.fromfile(osp.join(REPO, 'configs/morphnet/resnet18-width_morphnet_digits-cls.py'))
     cfg.model.backbone.widths = _small_widths()
     cfg.model.head.in_channels = 128

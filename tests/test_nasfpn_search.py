@@ -24,7 +24,7 @@ def _toy_reward(g) -> float:
 
 
 def test_controller_beats_random_on_a_toy_reward_over_nasfpn_space():
-    from nas_det.engine.driver import SearchDriver
+    from nas_det.strategies.driver import SearchDriver
     from nas_det.space import NASFPNSpace
     space = NASFPNSpace(num_cells=7)
     driver = SearchDriver(space, dict(type='ReinforceController', batch_size=10, lr=0.05),
@@ -44,7 +44,7 @@ def test_proxy_evaluator_trains_two_real_retinanet_children(tiny_det_data):
     from mmengine.config import Config
 
     import nas_det  # noqa: F401
-    from nas_det.engine.proxy import ProxyTrainEvaluator
+    from nas_det.engine.evaluators import ProxyTrainEvaluator
     from nas_det.space import NASFPNSpace
     from nas_det.space.published import NASFPN_7CELL
     cfg = Config.fromfile(NASFPN_DIGITS)
@@ -74,8 +74,8 @@ def test_bad_configs_fail_early():
     from mmengine.config import Config
 
     import nas_det  # noqa: F401
-    from nas_det.engine.proxy import ProxyTrainEvaluator
-    from nas_det.engine.search_loop import SearchLoop
+    from nas_det.engine.evaluators import ProxyTrainEvaluator
+    from nas_det.engine.runner.search_loop import SearchLoop
     cfg = Config.fromfile(NASFPN_DIGITS)
     runner = SimpleNamespace(cfg=cfg)
     cases = [(dict(lr_schedule='step'), 'lr_schedule'), (dict(train_iters=0), 'train_iters'),
@@ -205,7 +205,7 @@ def test_plots_and_export_of_a_pyramid(tmp_path):
 
     import nas_det  # noqa: F401
     from nas_det.engine.export import export_genotype
-    from nas_det.engine.plots import moving_average, plot_pyramid, plot_rewards
+    from nas_det.engine.visualization import moving_average, plot_pyramid, plot_rewards
     from nas_det.space import NASFPNSpace
     from nas_det.space.published import NASFPN_7CELL
     assert moving_average([1.0, None, 3.0, 5.0], 2) == [1.0, 1.0, 2.0, 4.0]
@@ -231,7 +231,7 @@ def test_cost_model_of_a_supernet_neck():
     """FLOPs of one-shot pyramids (the neck takes a list of maps) and a clear error for
     an image-shaped cost_input_shape."""
     import nas_det  # noqa: F401
-    from nas_det.engine.search_loop import SearchCostModel
+    from nas_det.engine.runner.search_loop import SearchCostModel
     from nas_det.models.nasfpn import NASFPNSupernet
     from nas_det.space import NASFPNSpace
     from nas_det.space.published import NASFPN_7CELL
@@ -300,7 +300,7 @@ def test_controller_and_one_shot_are_two_configs():
     from mmengine.config import Config
 
     from nas_det.engine.launch import load_config, parse_args
-    from nas_det.engine.phases import normalize_phases
+    from nas_det.engine.launch.phases import normalize_phases
     path = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_search_digits.py')
     child = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn-supernet_search_digits.py')
 
@@ -423,7 +423,7 @@ def test_phases_read_search_settings_by_name(tmp_path):
     dict(**search_cfg) was expanded when the base was read); a bad name is refused."""
     from mmengine.config import Config
 
-    from nas_det.engine.phases import normalize_phases
+    from nas_det.engine.launch.phases import normalize_phases
     child = tmp_path / 'child.py'
     base = osp.join(ROOT, 'configs/detnas/retinanet_detnas-shufflenet-300M_search_digits.py')
     child.write_text(f'_base_ = {base!r}\n'

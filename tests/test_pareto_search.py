@@ -21,7 +21,7 @@ def _noisy_flops_evaluator(calls):
             self.module = modules[0][1]
 
         def __call__(self, genotype):
-            from nas_det.engine.driver import Result
+            from nas_det.strategies.driver import Result
             calls.append(genotype)
             jitter = random.Random(str(genotype)).uniform(-40, 40)
             return Result(self.module.path_cost(genotype)['flops'] / 1e6 + jitter)
@@ -32,7 +32,7 @@ def _run(model, tmp_path, monkeypatch, strategy, **kwargs):  # noqa: F811
     from types import SimpleNamespace
 
     from nas_det.engine import evaluators
-    from nas_det.engine.search_loop import SearchLoop
+    from nas_det.engine.runner.search_loop import SearchLoop
     calls = []
     monkeypatch.setitem(evaluators.EVALUATORS, 'NoisyFlopsEvaluator',
                         _noisy_flops_evaluator(calls))
@@ -83,7 +83,7 @@ def test_nsga2_minimises_flops_beside_the_reward(model, tmp_path, monkeypatch): 
 def test_multi_objective_needs_a_searchable_module(tmp_path):
     from types import SimpleNamespace
 
-    from nas_det.engine.search_loop import SearchLoop
+    from nas_det.engine.runner.search_loop import SearchLoop
     runner = SimpleNamespace(model=torch.nn.Linear(1, 1), cfg={}, work_dir=str(tmp_path),
                              logger=_Logger())
     loop = SearchLoop(runner, None, strategy=dict(type='NSGA2'),

@@ -5,7 +5,7 @@ pytest.importorskip('matplotlib')
 
 
 def test_plot_genotype_draws_cells_and_pyramids_and_skips_paths(tmp_path):
-    from nas_det.engine.plots import plot_genotype
+    from nas_det.engine.visualization import plot_genotype
     from nas_det.space.published import DETNAS_300M_FPN, NASFPN_7CELL, NASNET_A
     for name, g in (('cells', NASNET_A), ('pyramid', NASFPN_7CELL)):
         out = tmp_path / f'{name}.png'

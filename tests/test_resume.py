@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from nas_det.engine import driver as drv
-from nas_det.engine.driver import (BEST_FILE, STATE_FILE, TENSOR_FILE, TRIALS_FILE, SearchDriver,
+from nas_det.strategies import driver as drv
+from nas_det.strategies.driver import (BEST_FILE, STATE_FILE, TENSOR_FILE, TRIALS_FILE, SearchDriver,
                                    WorkDirLock, read_trials, read_trials_file)
 from nas_det.space import ChoiceSpace
 
@@ -220,9 +220,8 @@ def test_fuzzed_state_and_trial_log_never_lose_a_result(tmp_path, cfg):
 HOLD = '''
 import sys, time, types
 sys.path.insert(0, {root!r})
-for n, p in (('nas_det', 'nas_det'), ('nas_det.engine', 'nas_det/engine')):
-    m = types.ModuleType(n); m.__path__ = [{root!r} + '/' + p]; sys.modules[n] = m
-from nas_det.engine.driver import WorkDirLock
+m = types.ModuleType('nas_det'); m.__path__ = [{root!r} + '/nas_det']; sys.modules['nas_det'] = m
+from nas_det.strategies.driver import WorkDirLock
 WorkDirLock(sys.argv[1]).acquire()
 print('held', flush=True)
 time.sleep(60)
@@ -283,7 +282,7 @@ SEARCH_DIGITS = osp.join(ROOT, 'configs/detnas/retinanet_detnas-shufflenet-300M_
 
 def test_rerun_of_a_finished_or_started_train_phase_is_refused(tmp_path):
     from mmengine.config import Config
-    from nas_det.engine.phases import PhaseContext, run_phases
+    from nas_det.engine.launch.phases import PhaseContext, run_phases
     cfg = Config(dict(phases=['train'], model=dict(type='NoSuchModel')))
     (tmp_path / 'phase_done.json').write_text('{"checkpoint": "iter_2.pth"}')
     with pytest.raises(ValueError, match=r"already holds a finished 'train' phase .*"
@@ -311,7 +310,7 @@ def test_search_settings_fail_before_the_train_phase(tmp_path, option, message):
     the supernet trains (nothing is written in the work dir)."""
     import nas_det  # noqa: F401  (registries)
     from nas_det.engine.launch import load_config, parse_args
-    from nas_det.engine.phases import PhaseContext, run_phases
+    from nas_det.engine.launch.phases import PhaseContext, run_phases
     args = parse_args([SEARCH_DIGITS, '--work-dir', str(tmp_path / 'w'), '--cfg-options', option])
     cfg = load_config(args)
     t0 = time.time()

@@ -45,7 +45,7 @@ def _toy_evaluator(calls):
             self.module = modules[0][1]
 
         def __call__(self, genotype):
-            from nas_det.engine.driver import Result
+            from nas_det.strategies.driver import Result
             calls.append(genotype)
             return Result(self.module.path_cost(genotype)['flops'] / 1e6)
     return ToyFlopsEvaluator
@@ -53,7 +53,7 @@ def _toy_evaluator(calls):
 
 def _run_loop(model, tmp_path, monkeypatch, calls, **kwargs):
     from nas_det.engine import evaluators
-    from nas_det.engine.search_loop import SearchLoop
+    from nas_det.engine.runner.search_loop import SearchLoop
     monkeypatch.setitem(evaluators.EVALUATORS, 'ToyFlopsEvaluator', _toy_evaluator(calls))
     runner = SimpleNamespace(model=model, cfg={'randomness': {'seed': 0}},
                              work_dir=str(tmp_path), logger=_Logger())

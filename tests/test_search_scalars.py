@@ -29,7 +29,7 @@ def test_search_scalars_reach_tensorboard(tmp_path, monkeypatch):
 
     import nas_det  # noqa: F401
     from nas_det.engine import evaluators
-    from nas_det.engine.search_loop import SearchLoop
+    from nas_det.engine.runner.search_loop import SearchLoop
     monkeypatch.setitem(evaluators.EVALUATORS, 'ToyFlopsEvaluator', _toy_evaluator([]))
     vis = Visualizer(name='search_scalars_test', save_dir=str(tmp_path / 'vis'),
                      vis_backends=[dict(type='TensorboardVisBackend')])
@@ -58,7 +58,7 @@ def test_search_scalars_reach_tensorboard(tmp_path, monkeypatch):
 
 
 def test_failed_trials_and_no_visualizer():
-    from nas_det.engine.search_scalars import SearchScalars, trial_scalars
+    from nas_det.engine.visualization import SearchScalars, trial_scalars
     sent = []
 
     class Vis:

@@ -148,7 +148,7 @@ def test_stock_mmengine_checkpoint_loads_safely_without_trust(tmp_path, monkeypa
     import torch
 
     import nas_det  # noqa: F401
-    from nas_det.engine import checkpoint as ck
+    from nas_det.engine.runner import checkpoint as ck
     monkeypatch.delenv('NAS_DET_TRUSTED_DIRS', raising=False)
     monkeypatch.delenv(ck.TRUSTED_FILES_ENV, raising=False)
     f = _save(_stock_mmengine_checkpoint(), tmp_path / 'stock.pth')
@@ -168,7 +168,7 @@ def test_checkpoint_in_the_run_work_dir_is_not_trusted(tmp_path, monkeypatch):
     from mmengine.logging import MMLogger
 
     import nas_det  # noqa: F401
-    from nas_det.engine import checkpoint as ck
+    from nas_det.engine.runner import checkpoint as ck
     monkeypatch.delenv('NAS_DET_TRUSTED_DIRS', raising=False)
     monkeypatch.delenv(ck.TRUSTED_FILES_ENV, raising=False)
     wd = tmp_path / 'W'
@@ -186,7 +186,7 @@ def test_checkpoint_in_the_run_work_dir_is_not_trusted(tmp_path, monkeypatch):
 
 def test_trust_is_by_name_only(tmp_path, monkeypatch):
     import nas_det  # noqa: F401
-    from nas_det.engine import checkpoint as ck
+    from nas_det.engine.runner import checkpoint as ck
     monkeypatch.delenv('NAS_DET_TRUSTED_DIRS', raising=False)
     monkeypatch.delenv(ck.TRUSTED_FILES_ENV, raising=False)
     mine = _save({'x': Harmless()}, tmp_path / 'mine.pth')
@@ -212,7 +212,7 @@ def test_url_checkpoints_go_through_the_safe_loader(tmp_path, monkeypatch):
 
     import nas_det  # noqa: F401
     from mmengine.runner import checkpoint as mm
-    from nas_det.engine import checkpoint as ck
+    from nas_det.engine.runner import checkpoint as ck
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
     monkeypatch.delenv('NAS_DET_TRUSTED_DIRS', raising=False)
     monkeypatch.delenv(ck.TRUSTED_FILES_ENV, raising=False)
@@ -255,7 +255,7 @@ def test_upgrade_tool_asks_for_explicit_trust(tmp_path, monkeypatch):
     import torch
 
     import nas_det  # noqa: F401
-    from nas_det.engine import checkpoint as ck
+    from nas_det.engine.runner import checkpoint as ck
     monkeypatch.delenv('NAS_DET_TRUSTED_DIRS', raising=False)
     monkeypatch.delenv(ck.TRUSTED_FILES_ENV, raising=False)
     tool = _upgrade_tool()
@@ -315,7 +315,7 @@ def test_cfg_option_without_equals_is_one_line(capsys):
 
 
 def test_coco_file_with_empty_lists_is_refused(tmp_path):
-    from nas_det.engine.checks import check_coco_annotation
+    from nas_det.engine.launch.checks import check_coco_annotation
     empty = tmp_path / 'empty.json'
     empty.write_text(json.dumps({'images': [], 'annotations': [], 'categories': []}))
     with pytest.raises(ValueError, match=r"train_dataloader\.dataset\.ann_file: .*empty\.json: "
@@ -335,7 +335,7 @@ def test_missing_files_and_refusals_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(osp.basename(sys.argv[0]) or 'search.py') and 'Traceback' not in err
     assert 'x.pth does not exist' in err
-    from nas_det.engine.checkpoint import UnsafeCheckpointError
+    from nas_det.engine.runner.checkpoint import UnsafeCheckpointError
 
     def refused():
         raise UnsafeCheckpointError('refusing to unpickle checkpoint x.pth')
@@ -371,7 +371,7 @@ def test_resume_never_unpickles_a_planted_checkpoint(tiny_det_data, tmp_path):
     import torch
 
     import nas_det  # noqa: F401
-    from nas_det.engine.checkpoint import from_plain
+    from nas_det.engine.runner.checkpoint import from_plain
     from test_mmdet_runs import CONFIG, _opts
     wd = tmp_path / 'W'
     p = _run([osp.join(ROOT, 'tools/search.py'), CONFIG, '--work-dir', str(wd), *_opts(tiny_det_data, 2)],

@@ -31,7 +31,7 @@ def convert(src, dst, layout='auto', bn_affine='fill', prefix='backbone.',
     from mmengine.registry import MODELS
 
     import nas_det  # noqa: F401
-    from nas_det.engine.checkpoint import safe_load
+    from nas_det.engine.runner.checkpoint import safe_load
     from nas_det.models.official_shufflenet import (OFFICIAL_DATA_PREPROCESSOR,
                                                     convert_official_state_dict)
     from nas_det.models.shufflenet import LAST_CHANNELS

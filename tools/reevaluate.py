@@ -20,7 +20,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 def read_trials(path):
     """The finished trials (a finite ``reward``) of a ``trials.jsonl``."""
-    from nas_det.engine.driver import read_trials_file
+    from nas_det.strategies.driver import read_trials_file
     from nas_det.strategies.base import is_failure
     if not osp.isfile(path):
         raise SystemExit(f'trials: no file at {path}')
@@ -67,7 +67,7 @@ def main(argv=None):
     if 'search_space' not in tc:
         raise SystemExit('train_cfg.search_space: the config names no search space')
     import nas_det  # noqa: F401  (registries)
-    from nas_det.engine.proxy import ProxyTrainEvaluator
+    from nas_det.engine.evaluators import ProxyTrainEvaluator
     from nas_det.space import build_space
     space = build_space(tc.search_space)
     runner = types.SimpleNamespace(cfg=cfg)

@@ -29,7 +29,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     import torch
 
-    from nas_det.engine.checkpoint import safe_load, to_plain, trust_file
+    from nas_det.engine.runner.checkpoint import safe_load, to_plain, trust_file
     for f in args.trust_checkpoint:
         trust_file(f)
     ckpt = safe_load(args.src, map_location='cpu')  # refuses an unvouched unsafe file

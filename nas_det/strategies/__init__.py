@@ -2,7 +2,8 @@
 
 The pure ones (random, aging evolution, the DetNAS genetic algorithm, NSGA-II) import no
 torch; the REINFORCE controller and progressive SMBO (in their own modules) use torch and are
-imported on demand by :func:`build_strategy`.
+imported on demand by :func:`build_strategy`. :mod:`.driver` runs any of them against any
+objective (ask, evaluate, tell, log, resume from the work dir), without a Runner or torch.
 """
 from .base import STRATEGIES, Strategy, build_strategy, register_strategy
 from .evolution import GeneticAlgorithm, RegularizedEvolution

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import os.path as osp
 
-from ..phases import PhaseContext, register_phase
 from .core import config_dir, draw, fill, phase_genotype, read_genotype, save_genotype, write
 
 
@@ -60,8 +59,7 @@ def export_cell_configs(genotype, templates: dict, out_dir: str,
     return out
 
 
-@register_phase('cell_export')
-def cell_export_phase(cfg, ctx: PhaseContext) -> dict:
+def cell_export_phase(cfg, ctx) -> dict:
     """Export the search phase's best cell genotype (or ``export.genotype``).
 
     Config keys under ``export``: ``templates`` (name -> config path), ``genotype``

@@ -245,7 +245,7 @@ def save_genotype(g: dict, path: str) -> str:
 def draw(g: dict, path: str, title: str = '') -> str | None:
     """The diagram of ``g`` at ``path`` when its kind has one (cells, NAS-FPN pyramids);
     else None."""
-    from ..plots import plot_genotype
+    from ..visualization.plots import plot_genotype
     return plot_genotype(load_genotype(g), path, title)
 
 

@@ -13,7 +13,6 @@ import copy
 import os
 import os.path as osp
 
-from ..phases import PhaseContext, register_phase
 from .core import draw, fill, phase_genotype, read_genotype, slot, write
 
 SUPERNET_ONLY_HOOKS = ('UniformSamplingHook', )
@@ -25,7 +24,7 @@ def slice_checkpoint(checkpoint: str, module_cfg: dict, module: str, out: str) -
     import torch
     from mmengine.registry import MODELS
 
-    from ..checkpoint import safe_load
+    from ..runner.checkpoint import safe_load
     import nas_det.models  # noqa: F401
     ckpt = safe_load(checkpoint, map_location='cpu')
     sd = ckpt.get('state_dict', ckpt)
@@ -80,8 +79,7 @@ def export_config(cfg, genotype, module: str = 'backbone', subnet_type: str | No
     return out
 
 
-@register_phase('export')
-def export_phase(cfg, ctx: PhaseContext) -> dict:
+def export_phase(cfg, ctx) -> dict:
     """Export the search phase's best genotype (or ``export.genotype``) as a config.
 
     Config keys under ``export``: ``module``, ``subnet_type``, ``genotype``,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os.path as osp
 
-from ..phases import PhaseContext, register_phase
 from .core import config_dir, draw, fill, phase_genotype, save_genotype, write
 
 
@@ -52,8 +51,7 @@ def export_genotype(template: str, genotype, genotype_key: str = 'model.neck.gen
     return out
 
 
-@register_phase('export_genotype')
-def export_genotype_phase(cfg, ctx: PhaseContext) -> dict:
+def export_genotype_phase(cfg, ctx) -> dict:
     """Fill ``export.template`` with the search phase's best genotype (or
     ``export.genotype``). Config keys under ``export``: ``template`` (required),
     ``genotype_key`` (default ``'model.neck.genotype'``), ``genotype``, ``name``,

@@ -2,7 +2,7 @@
 ``WidthResNet`` of given widths, the neck / head input widths to match and a plain
 optimizer wrapper (the regularizer's wrapper is for the search run only).
 
-Used by :func:`nas_det.engine.morphnet.morphnet_export` (phase ``morphnet``) for its
+Used by :func:`nas_det.engine.export.morphnet.morphnet_export` (phase ``morphnet``) for its
 shrunk, expanded and uniform networks; the file goes through :func:`~.core.write`
 (dropped keys, the ``load_from`` rule: the shrunk network names its sliced weights, the
 others retrain from scratch; the key check; parse back; build on 'meta').

@@ -40,9 +40,9 @@ import zlib
 import numpy as np
 import torch
 
-from .driver import Result
-from .evaluators import (_build_dataset, check_int, local_loader, local_metrics,
-                         register_evaluator, reward_from_metrics, unwrap)
+from ...strategies.driver import Result
+from .base import (build_dataset, check_int, local_loader, local_metrics, register_evaluator,
+                   reward_from_metrics, unwrap)
 
 CHILD_KEYS = ('model', 'train_dataloader', 'val_dataloader', 'val_evaluator', 'optim_wrapper',
               'param_scheduler')
@@ -267,8 +267,8 @@ class ProxyTrainEvaluator:
         self.cache = cache_val_batches
         self.log_interval = log_interval
         tdl, vdl = self.child['train_dataloader'], self.child['val_dataloader']
-        self.train_set = _build_dataset(tdl['dataset'], num_train_images)
-        self.val_set = _build_dataset(vdl['dataset'], num_val_images)
+        self.train_set = build_dataset(tdl['dataset'], num_train_images)
+        self.val_set = build_dataset(vdl['dataset'], num_val_images)
         if len(self.train_set) == 0 or len(self.val_set) == 0:
             raise ValueError('evaluator: the child has an empty training or val set')
         self.train_bs = batch_size or tdl.get('batch_size', 2)

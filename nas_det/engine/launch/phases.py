@@ -10,6 +10,10 @@ dir. A finished phase writes ``<phase work dir>/phase_done.json``; with ``--resu
 finished phase is skipped and an unfinished one resumes where it stopped; without it, a
 work dir that holds a started or finished phase is refused. Every phase's settings are
 checked before the first one starts (:func:`check_phases`).
+
+The phases: ``train`` and ``search`` (here: a Runner each), ``split``
+(:mod:`.split_phase`), ``export``, ``export_genotype``, ``cell_export`` and ``morphnet``
+(:mod:`nas_det.engine.export`); a plugin adds its own with :func:`register_phase`.
 """
 from __future__ import annotations
 
@@ -18,6 +22,9 @@ import json
 import os
 import os.path as osp
 from dataclasses import dataclass, field
+
+from ..export import cell_export_phase, export_genotype_phase, export_phase, morphnet_phase
+from .split_phase import split_phase
 
 PHASES: dict = {}
 
@@ -135,7 +142,7 @@ def check_phases(cfg, phases: list, ctx: PhaseContext) -> None:
         pcfg = phase_config(cfg, over, wd)
         tc = pcfg.get('train_cfg')
         if isinstance(tc, dict) and tc.get('type') == 'SearchLoop':
-            from .search_loop import check_search_config
+            from ..runner.search_loop import check_search_config
             try:
                 check_search_config(pcfg)
             except ValueError as e:
@@ -216,7 +223,7 @@ def untrained_search(cfg) -> bool:
     """True when a search would score the weights of a model that nothing loaded: no
     ``load_from``, and an evaluator that uses the runner's model (not one that trains
     children of its own, ``trains_children = True``, as ``ProxyTrainEvaluator``)."""
-    from nas_det.engine.evaluators import EVALUATORS
+    from ..evaluators import EVALUATORS
     evaluator = EVALUATORS.get(str((cfg.train_cfg.get('evaluator') or {}).get('type')))
     return not cfg.get('load_from') and not getattr(evaluator, 'trains_children', False)
 
@@ -253,3 +260,10 @@ def search_phase(cfg, ctx: PhaseContext) -> dict:
             out['random_paths_mean_reward'] = summary['random_paths']['mean']
             out['random_paths'] = summary['random_paths']['n']
     return out
+
+
+for _name, _fn in (('export', export_phase), ('export_genotype', export_genotype_phase),
+                   ('cell_export', cell_export_phase), ('split', split_phase),
+                   ('morphnet', morphnet_phase)):
+    register_phase(_name)(_fn)
+del _name, _fn

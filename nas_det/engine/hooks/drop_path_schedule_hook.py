@@ -1,4 +1,5 @@
-"""Hooks of cell networks (registered in mmengine's root HOOKS registry)."""
+"""``DropPathScheduleHook``: NASNet's ScheduledDropPath for cell networks (registered in
+mmengine's root HOOKS registry)."""
 from __future__ import annotations
 
 from mmengine.hooks import Hook

@@ -152,7 +152,7 @@ def plot_pyramid(genotype, path: str, title: str | None = None) -> str:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    from ..space.nasfpn import LEVELS, state_name
+    from ...space.nasfpn import LEVELS, state_name
     n_in = len(LEVELS)
     cells = genotype.cells
     outputs = genotype.outputs()
@@ -210,8 +210,8 @@ def plot_pyramid(genotype, path: str, title: str | None = None) -> str:
 def plot_genotype(genotype, path: str, title: str | None = None) -> str | None:
     """A diagram of ``genotype`` when its kind has one (NAS-FPN pyramids, cell
     genotypes); else None."""
-    from ..space.cells import CellGenotype
-    from ..space.nasfpn import Pyramid
+    from ...space.cells import CellGenotype
+    from ...space.nasfpn import Pyramid
     if isinstance(genotype, Pyramid):
         return plot_pyramid(genotype, path, title)
     if isinstance(genotype, CellGenotype):

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import os.path as osp
 
-from ..data.split import split_coco_file
-from .phases import PhaseContext, register_phase
+from ...data.split import split_coco_file
 
 SPLIT_KEYS = ('data_root', 'ann_file', 'heldout', 'rest', 'num_images', 'seed')
 
@@ -44,8 +43,7 @@ def heldout_paths(spec) -> dict:
     return out
 
 
-@register_phase('split')
-def split_phase(cfg, ctx: PhaseContext) -> dict:
+def split_phase(cfg, ctx) -> dict:
     """Write the held-out part and the rest of ``heldout_split.ann_file`` (rank 0; the
     other ranks wait)."""
     from mmengine.dist import barrier, get_rank

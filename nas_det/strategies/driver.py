@@ -3,7 +3,7 @@
 Free of mmengine and torch (torch is imported only to save and load a neural strategy's
 tensors), so a user can search their own space with their own objective in a few lines::
 
-    from nas_det.engine.driver import SearchDriver
+    from nas_det.strategies.driver import SearchDriver
     driver = SearchDriver(space, dict(type='RegularizedEvolution', population=20),
                           work_dir='work_dirs/my_search', seed=0, max_trials=200)
     best = driver.run_objective(objective)   # objective(genotype) -> reward
@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..space.base import SearchSpace
-from ..strategies.base import STRATEGIES, Strategy, build_strategy, is_failure
+from .base import STRATEGIES, Strategy, build_strategy, is_failure
 
 try:
     import fcntl

@@ -9,8 +9,8 @@ URL_PREFIXES = ('http://', 'https://', 'torchvision://', 'modelzoo://', 'open-mm
 
 def _cached(url: str) -> bool:
     """Whether the file a URL checkpoint names is already in the local cache (where the
-    loader reads it: :func:`nas_det.engine.checkpoint.resolve_url`)."""
-    from .checkpoint import resolve_url
+    loader reads it: :func:`nas_det.engine.runner.checkpoint.resolve_url`)."""
+    from ..runner.checkpoint import resolve_url
     path = resolve_url(url)
     return bool(path) and osp.isfile(path)
 

@@ -1,4 +1,5 @@
-"""``tools/search.py``: run the phases a config names (train, search, export, ...)."""
+"""The command line of ``tools/search.py`` (and of the other tools' config loading and
+one-line errors): run the phases a config names (train, search, export, ...)."""
 from __future__ import annotations
 
 import argparse
@@ -77,7 +78,7 @@ def read_config(path: str):
     """``Config.fromfile`` with one-line errors: a missing file (a moved one: its new
     path), a syntax error (the file, a base of it, and the line)."""
     from mmengine.config import Config
-    from nas_det.engine.config_moves import check_moved_config
+    from nas_det.utils.config_moves import check_moved_config
     check_moved_config(path)
     if not osp.isfile(path):
         raise FileNotFoundError(f'config file {path} does not exist')
@@ -105,9 +106,9 @@ def load_config(args):
     """The config of ``args.config`` with ``--cfg-options`` merged, its work dir and seed
     set. A moved config path, or a removed switch (``variants``, ``--cfg-options
     variant=NAME``, ``strategies``), is a one-line error naming what replaces it
-    (:mod:`nas_det.engine.config_moves`)."""
-    from nas_det.engine.config_moves import check_old_work_dir, check_removed_switches
-    from nas_det.engine.phases import check_reference_options
+    (:mod:`nas_det.utils.config_moves`)."""
+    from nas_det.utils.config_moves import check_old_work_dir, check_removed_switches
+    from .phases import check_reference_options
     cfg = read_config(args.config)
     opts = parse_cfg_options(args.cfg_options) if args.cfg_options else {}
     check_removed_switches(cfg, opts, args.config)
@@ -128,11 +129,12 @@ def load_config(args):
 def main(argv=None) -> int:
     args = parse_args(argv)
     import nas_det  # noqa: F401  registers modules, phases, checkpoint handling
-    from nas_det.engine import checkpoint
-    from nas_det.engine.checks import check_data
-    from nas_det.engine.dist import setup_distributed
-    from nas_det.engine.offline import check_offline
-    from nas_det.engine.phases import PhaseContext, run_phases
+    from nas_det.strategies.driver import WorkDirLock
+    from ..runner import checkpoint
+    from .checks import check_data
+    from .dist import setup_distributed
+    from .offline import check_offline
+    from .phases import PhaseContext, run_phases
     for f in args.trust_checkpoint:
         checkpoint.trust_file(f)
     cfg = load_config(args)
@@ -141,7 +143,6 @@ def main(argv=None) -> int:
     setup_distributed(cfg, args.launcher)
     ctx = PhaseContext(work_dir=cfg.work_dir, resume=args.resume, args=args)
     from mmengine.dist import get_rank
-    from nas_det.engine.driver import WorkDirLock
     lock = WorkDirLock(cfg.work_dir)  # one run at a time per work dir (refusal names the pid)
     if get_rank() == 0:
         lock.acquire()

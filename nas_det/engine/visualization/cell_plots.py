@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import os.path as osp
 
-from ..space.cells import OP_CODES, Cell, CellGenotype, state_name
+from ...space.cells import OP_CODES, Cell, CellGenotype, state_name
 
 _COLORS = {'input': '#9ecae1', 'block': '#fdd0a2', 'output': '#a1d99b'}
 

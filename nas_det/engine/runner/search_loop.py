@@ -5,7 +5,7 @@ Runner then loads the (supernet) checkpoint of ``load_from`` and this loop searc
 Candidates of a batch are split across ranks; each rank evaluates its own, only
 ``(genotype, result)`` are gathered, and every rank tells the strategy the same results,
 so all ranks agree on the next batch. State, resume and the trial log are the
-:class:`~nas_det.engine.driver.SearchDriver`'s.
+:class:`~nas_det.strategies.driver.SearchDriver`'s.
 """
 from __future__ import annotations
 
@@ -18,15 +18,12 @@ from mmengine.dist import all_gather_object, get_rank, get_world_size
 from mmengine.registry import LOOPS
 from mmengine.runner.base_loop import BaseLoop
 
-from ..space.registry import build_space, space_config
-from ..strategies.base import STRATEGIES, _load_neural, build_strategy
-from .driver import ON_ERROR, Result, SearchDriver
-from . import export, proxy  # noqa: F401  (ProxyTrainEvaluator, phase export_genotype)
-from .evaluators import build_evaluator, unwrap
-from .hooks import searchable_modules
-from .search_scalars import SearchScalars
-from .pareto import write_pareto
-from .plots import plot_genotype, plot_rewards, plot_search
+from ...space.registry import build_space, space_config
+from ...strategies.base import STRATEGIES, _load_neural, build_strategy
+from ...strategies.driver import ON_ERROR, Result, SearchDriver
+from ..evaluators import build_evaluator, unwrap
+from ..hooks import searchable_modules
+from ..visualization import SearchScalars, plot_genotype, plot_rewards, plot_search, write_pareto
 
 
 def _fmt(x):
@@ -63,7 +60,7 @@ class SearchCostModel:
             if hasattr(self.module, 'path_cost'):
                 cost = self.module.path_cost(genotype, self.input_shape)
             else:
-                from ..models.flops import model_flops
+                from ...models.flops import model_flops
                 prev = getattr(self.module, 'choices', None)
                 self.module.set_choices(genotype)
                 try:
@@ -126,7 +123,7 @@ def strategy_config(strategy) -> dict:
     naming the allowed types and, for a removed preset, the config that holds it now."""
     if isinstance(strategy, str):
         _load_neural()
-        from .config_moves import strategy_name_error
+        from ...utils.config_moves import strategy_name_error
         raise ValueError(strategy_name_error(strategy, list(STRATEGIES)))
     if not isinstance(strategy, dict) or 'type' not in strategy:
         raise ValueError(f'train_cfg.strategy: a dict with a `type` is expected, got '
@@ -262,7 +259,7 @@ class SearchLoop(BaseLoop):
         seed = self.seed if self.seed is not None else runner.cfg.get('randomness', {}).get('seed', 0)
         seed = 0 if seed is None else seed
         rank, world = get_rank(), get_world_size()
-        from .driver import STATE_FILE, TRIALS_FILE
+        from ...strategies.driver import STATE_FILE, TRIALS_FILE
         if not self.resume and any(osp.exists(osp.join(runner.work_dir, f))
                                    for f in (STATE_FILE, TRIALS_FILE)):
             raise ValueError(f'{runner.work_dir} already holds a search: continue it with '
@@ -408,8 +405,8 @@ def check_search_config(cfg) -> None:
     on the CPU). One-line ``ValueError`` naming the bad key."""
     import inspect
     from mmengine.registry import MODELS
-    from ..strategies.base import build_strategy
-    from .evaluators import EVALUATORS
+    from ...strategies.base import build_strategy
+    from ..evaluators import EVALUATORS
     tc = cfg.train_cfg.to_dict() if hasattr(cfg.train_cfg, 'to_dict') else dict(cfg.train_cfg)
     tc.pop('type', None)
     params = inspect.signature(SearchLoop.__init__).parameters
