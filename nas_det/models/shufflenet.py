@@ -162,7 +162,8 @@ def read_genotype(genotype, stage_blocks=None) -> DetNASPath:
         if len(genotype) != sum(stage_blocks):
             raise ValueError(f'ops: expected {sum(stage_blocks)} ops for stage_blocks '
                              f'{tuple(stage_blocks)}, got {len(genotype)}')
-        return DetNASPath(tuple(stage_blocks), tuple(genotype))
+        return load_genotype({'stage_blocks': list(stage_blocks), 'ops': list(genotype)},
+                             DetNASSpace.name)
     raise ValueError(f'genotype: a DetNASPath, its dict, a JSON file name or a list of op '
                      f'names is expected, got {type(genotype).__name__}')
 

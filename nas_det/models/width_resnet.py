@@ -80,8 +80,15 @@ def read_widths(widths, depth: int) -> Widths:
     if isinstance(widths, str) or isinstance(widths, Mapping) and (
             'space' in widths or isinstance(widths.get('genotype'), Mapping)):
         widths = load_genotype(widths, 'widths')
-    elif not isinstance(widths, Widths):
-        widths = Widths(widths)
+    elif not isinstance(widths, Widths):  # {name: width} or [[name, width], ...]
+        pairs = widths.items() if isinstance(widths, Mapping) else widths
+        try:
+            pairs = [[n, w] for n, w in pairs]
+        except (TypeError, ValueError):
+            raise ValueError(f'widths: a Widths, its JSON dict, a {{name: width}} mapping or '
+                             f'a list of [name, width] pairs is expected, got '
+                             f'{type(widths).__name__}') from None
+        widths = load_genotype({'groups': pairs}, 'widths')
     missing = [n for n in expected.names if n not in widths.names]
     extra = [n for n in widths.names if n not in expected.names]
     if missing or extra:
