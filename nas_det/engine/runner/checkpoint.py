@@ -21,6 +21,13 @@ What ``import nas_det`` does (:func:`install`):
 * **URLs**: nothing is downloaded; a URL stands for its file in torch's hub cache
   (:func:`resolve_url`), loaded as above, or raises an error that says how to train from
   scratch or point at a local file.
+
+The patch is global (it changes mmengine's module for the whole process).
+``NAS_DET_PATCH_CHECKPOINT=0`` in the environment switches it off: mmengine's own save and
+load are left exactly as shipped (on torch >= 2.6 mmengine then cannot resume its own
+checkpoints, whose message hub holds ``HistoryBuffer`` objects); ``1`` (the default) patches.
+Any other value is a one-line error. :func:`safe_load`, :func:`read_state_dict` and
+:func:`write_checkpoint`, which nas_det's tools call directly, stay safe either way.
 """
 from __future__ import annotations
 
@@ -228,6 +235,57 @@ def safe_load(filename: str, map_location=None, trust: bool | None = None):
     return from_plain(ckpt)
 
 
+def read_state_dict(filename: str) -> dict:
+    """The tensors of a weights file someone else made, for a converter: never unpickled
+    beyond ``weights_only=True`` (:func:`safe_load` with ``trust=False``; a
+    ``.safetensors`` file is read as such). A checkpoint dict gives its ``state_dict``
+    (or ``model``) entry; a ``module.`` prefix on every key (DataParallel) is dropped.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: unreadable, unsafe, or no tensors.
+    """
+    filename = osp.expanduser(filename)
+    if filename.endswith('.safetensors'):
+        if not osp.isfile(filename):
+            raise FileNotFoundError(f'checkpoint {filename} does not exist')
+        from safetensors.torch import load_file
+        try:
+            sd = load_file(filename, device='cpu')
+        except Exception as e:  # noqa: BLE001  (safetensors raises its own error types)
+            raise ValueError(f'checkpoint {filename}: not a readable safetensors file '
+                             f'({str(e).splitlines()[0] if str(e) else type(e).__name__})'
+                             ) from None
+    else:
+        sd = safe_load(filename, map_location='cpu', trust=False)
+    for key in ('state_dict', 'model'):
+        if isinstance(sd, dict) and isinstance(sd.get(key), dict):
+            sd = sd[key]
+            break
+    if not isinstance(sd, dict) or not sd or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        raise ValueError(f'checkpoint {filename}: no state dict (a dict of tensors, or one '
+                         "under 'state_dict' or 'model') found")
+    if all(k.startswith('module.') for k in sd):
+        sd = {k[len('module.'):]: v for k, v in sd.items()}
+    return dict(sd)
+
+
+def write_checkpoint(ckpt: dict, filename: str) -> None:
+    """Write ``ckpt`` (tensors and plain data) to ``filename`` atomically (temp file +
+    rename, folders made) and prove that it loads with ``torch.load(weights_only=True)``,
+    i.e. with the safe loader of ``init_cfg=dict(type='Pretrained')`` and ``load_from``."""
+    os.makedirs(osp.dirname(osp.abspath(filename)), exist_ok=True)
+    tmp = filename + '.tmp'
+    torch.save(ckpt, tmp)
+    try:
+        torch.load(tmp, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        os.remove(tmp)
+        raise ValueError(f'{filename}: the checkpoint holds objects that a safe load refuses '
+                         f'({str(e).splitlines()[0]})') from None
+    os.replace(tmp, filename)
+
+
 def _load_from_local(filename, map_location=None):
     return safe_load(filename, map_location)
 
@@ -308,13 +366,29 @@ def _safe_saver(save):
     return save_checkpoint
 
 
+PATCH_ENV = 'NAS_DET_PATCH_CHECKPOINT'
+"""Environment variable: ``0`` leaves mmengine's checkpoint save and load unpatched."""
+
+
+def patch_enabled() -> bool:
+    """Whether :func:`install` patches mmengine: ``NAS_DET_PATCH_CHECKPOINT`` unset or
+    ``1``: yes; ``0``: no; anything else raises a one-line ``ValueError``."""
+    value = os.environ.get(PATCH_ENV, '1').strip()
+    if value not in ('0', '1'):
+        raise ValueError(f'{PATCH_ENV}: {value!r} is not allowed; allowed values: '
+                         "'0' (leave mmengine's checkpoint loading as shipped), "
+                         "'1' (the default: safe loading)")
+    return value == '1'
+
+
 _installed = False
 
 
 def install() -> None:
-    """Patch mmengine's checkpoint save and load (idempotent; called by ``import nas_det``)."""
+    """Patch mmengine's checkpoint save and load (idempotent; called by ``import nas_det``),
+    unless ``NAS_DET_PATCH_CHECKPOINT=0`` (:func:`patch_enabled`)."""
     global _installed
-    if _installed:
+    if _installed or not patch_enabled():
         return
     from mmengine.runner import checkpoint as ckpt_mod
     from mmengine.runner import runner as runner_mod
