@@ -529,7 +529,8 @@ def mmdet_to_nasfpn_state_dict(state_dict: Mapping) -> dict:
     ``lateral_convs.*`` and ``extra_downsamples.*`` keep their names;
     ``fpn_stages.{s}.{name}.out_conv.{rest}`` becomes
     ``stages.{s}.cell{k}.out_convs.P{level}.{rest}`` with ``(k, level) = MMDET_CELLS[name]``.
-    Any prefix (e.g. ``'neck.'`` in a detector checkpoint) is kept.
+    Any prefix (e.g. ``'neck.'`` in a detector checkpoint) is kept. On the command line:
+    ``tools/convert_mmdet_nasfpn.py SRC DST``.
 
     Args:
         state_dict (Mapping): mmdet ``NASFPN`` (or detector) state dict.

@@ -35,6 +35,8 @@ operation of block ``j``, i.e. the genotype's ``op0`` / ``op1``.
 Equal logits also need timm's padding: build ours with ``padding='timm'`` (TF 'SAME'
 padding, and stride-2 average pools that count the zero padding, as timm's
 ``AvgPool2dSame`` does; ``padding='tf'`` averages the valid pixels only, as TF does).
+
+On the command line: ``tools/convert_timm_cells.py SRC DST --arch nasnetalarge``.
 """
 from __future__ import annotations
 
@@ -60,6 +62,13 @@ ARCHS = {
 }
 """Per timm model: its cells in order, its stem name, and our equivalent
 :class:`~nas_det.models.cells.CellNetwork` kwargs (add ``padding='timm'``)."""
+
+TIMM_DATA_PREPROCESSOR = dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5],
+                              bgr_to_rgb=True)
+"""The input timm's ``nasnetalarge`` / ``pnasnet5large`` weights expect (their
+``pretrained_cfg``: RGB, mean 0.5, std 0.5 of 0-1 pixels; 331x331 at ImageNet), as an
+mmdet ``data_preprocessor`` (mmpretrain's ``ClsDataPreprocessor`` spells ``bgr_to_rgb``
+as ``to_rgb``)."""
 
 _INNER = [  # (pattern, replacement) applied to the key inside a cell, in order
     (r'^conv_1x1\.', 'pre0.'),
@@ -122,4 +131,5 @@ def convert_timm_state_dict(state_dict: Mapping, arch: str = 'nasnetalarge') -> 
     return out
 
 
-__all__ = ['ARCHS', 'NASNET_CELLS', 'PNASNET_CELLS', 'convert_timm_state_dict']
+__all__ = ['ARCHS', 'NASNET_CELLS', 'PNASNET_CELLS', 'TIMM_DATA_PREPROCESSOR',
+           'convert_timm_state_dict']
