@@ -150,10 +150,11 @@ def main(argv=None) -> int:
         outputs = run_phases(cfg, ctx)
     finally:
         lock.release()
-    print(f'[nas_det] done; results under {osp.abspath(cfg.work_dir)}', flush=True)
+    from mmengine.logging import print_log
+    print_log(f'[nas_det] done; results under {osp.abspath(cfg.work_dir)}', logger='current')
     for name, out in outputs.items():
         for k, v in out.items():
-            print(f'[nas_det]   {name}.{k}: {v}', flush=True)
+            print_log(f'[nas_det]   {name}.{k}: {v}', logger='current')
     return 0
 
 
@@ -167,9 +168,26 @@ def one_line_errors(fn, *args, **kwargs) -> int:
     except (ValueError, FileNotFoundError) as e:
         if os.environ.get('NAS_DET_DEBUG'):
             raise
-        print(f'{osp.basename(sys.argv[0]) or "search.py"}: error: {e}\n'
-              f'(NAS_DET_DEBUG=1 shows the traceback)', file=sys.stderr, flush=True)
+        msg = f'{osp.basename(sys.argv[0]) or "search.py"}: error: {e}'
+        print(f'{msg}\n(NAS_DET_DEBUG=1 shows the traceback)', file=sys.stderr, flush=True)
+        _log_to_run_file(msg)
         return 2
+
+
+def _log_to_run_file(msg: str) -> None:
+    """Write ``msg`` (an error already printed on stderr) to the log files of mmengine's
+    current logger, i.e. the run's log once a Runner made one; not to the console again."""
+    try:
+        import logging
+
+        from mmengine.logging import MMLogger
+    except ModuleNotFoundError:
+        return
+    logger = MMLogger.get_current_instance()
+    record = logger.makeRecord(logger.name, logging.ERROR, __file__, 0, msg, None, None)
+    for handler in logger.handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 def cli(argv=None) -> int:

@@ -149,6 +149,13 @@ def check_phases(cfg, phases: list, ctx: PhaseContext) -> None:
                 raise ValueError(f'phase {name!r}: {e}') from None
 
 
+def _log(msg: str) -> None:
+    """``msg`` to mmengine's current logger: the console, and the run's log file once a
+    Runner made one."""
+    from mmengine.logging import print_log
+    print_log(msg, logger='current')
+
+
 def phase_work_dir(work_dir: str, phases: list, name: str) -> str:
     return work_dir if len(phases) == 1 else osp.join(work_dir, name)
 
@@ -163,9 +170,9 @@ def run_phases(cfg, ctx: PhaseContext) -> dict:
         if ctx.resume and osp.isfile(marker):
             with open(marker) as f:
                 ctx.outputs[name] = json.load(f)
-            print(f'[nas_det] phase {name!r}: already finished, skipping ({marker})', flush=True)
+            _log(f'[nas_det] phase {name!r}: already finished, skipping ({marker})')
             continue
-        print(f'[nas_det] phase {name!r}: work dir {wd}', flush=True)
+        _log(f'[nas_det] phase {name!r}: work dir {wd}')
         out = PHASES[name](phase_config(cfg, over, wd), ctx) or {}
         ctx.outputs[name] = out
         if get_rank() == 0:
@@ -175,7 +182,7 @@ def run_phases(cfg, ctx: PhaseContext) -> dict:
                 json.dump(out, f, indent=2, sort_keys=True)
             os.replace(tmp, marker)
         for k, v in out.items():
-            print(f'[nas_det] phase {name!r}: {k}: {v}', flush=True)
+            _log(f'[nas_det] phase {name!r}: {k}: {v}')
     return ctx.outputs
 
 
@@ -239,7 +246,7 @@ def search_phase(cfg, ctx: PhaseContext) -> dict:
     from .checks import check_val_annotations
     check_val_annotations(cfg, "phase 'search': ")
     if untrained_search(cfg):
-        print('[nas_det] phase search: no load_from: searching an untrained model', flush=True)
+        _log('[nas_det] phase search: no load_from: searching an untrained model')
     cfg.train_cfg.resume = ctx.resume
     cfg.resume = False
     # the sampling hook trains supernets; the search sets paths itself
