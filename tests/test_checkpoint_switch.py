@@ -22,7 +22,7 @@ def state():
             {a: getattr(mm, a) for a in ATTRS}, mm_runner.save_checkpoint)
 before = state()
 import nas_det
-from nas_det.engine import checkpoint as ck
+from nas_det.engine.runner import checkpoint as ck
 after = state()
 print(json.dumps(dict(
     unchanged=after[0] == before[0] and after[1] == before[1] and after[2] is before[2],
@@ -67,7 +67,7 @@ def test_other_values_are_one_line_errors():
 
 
 def test_patch_enabled_reads_the_variable(monkeypatch):
-    from nas_det.engine import checkpoint as ck
+    from nas_det.engine.runner import checkpoint as ck
     for value, want in ((None, True), ('1', True), ('0', False), (' 0 ', False)):
         if value is None:
             monkeypatch.delenv(ck.PATCH_ENV, raising=False)

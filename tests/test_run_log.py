@@ -20,7 +20,7 @@ def _close(logger):
 
 
 def test_phase_lines_reach_the_run_log(tmp_path):
-    from nas_det.engine.phases import PHASES, PhaseContext, register_phase, run_phases
+    from nas_det.engine.launch.phases import PHASES, PhaseContext, register_phase, run_phases
     logger, log = _logger(tmp_path, 'test_run_log_phases')
     register_phase('_log_probe')(lambda cfg, ctx: {'answer': 42})
     try:

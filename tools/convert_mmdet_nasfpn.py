@@ -63,7 +63,7 @@ def convert(src, dst):
     """Convert ``src`` into ``dst``; returns ``(prefix, neck cfg, keys renamed, keys
     written)``."""
     import nas_det  # noqa: F401
-    from nas_det.engine.checkpoint import read_state_dict, write_checkpoint
+    from nas_det.engine.runner.checkpoint import read_state_dict, write_checkpoint
     from nas_det.models.nasfpn import NASFPNNeck, mmdet_to_nasfpn_state_dict
     sd = read_state_dict(src)
     prefix = neck_prefix(sd)

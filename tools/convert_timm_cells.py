@@ -66,7 +66,7 @@ def convert(src, dst, arch='auto', prefix='backbone.', head=True):
     import torch
 
     import nas_det  # noqa: F401
-    from nas_det.engine.checkpoint import read_state_dict, write_checkpoint
+    from nas_det.engine.runner.checkpoint import read_state_dict, write_checkpoint
     from nas_det.models.cells import CellNetwork
     from nas_det.models.timm_mapping import TIMM_DATA_PREPROCESSOR, convert_timm_state_dict
     timm_sd = read_state_dict(src)
