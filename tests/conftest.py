@@ -1,15 +1,23 @@
+"""Fixtures and helpers shared by the test folders, which mirror the package:
+``space/``, ``strategies/``, ``models/``, ``engine/``, ``data/`` and ``e2e/`` (whole tools
+and configs). pytest puts this folder on ``sys.path``, so a test imports the helpers here
+with ``from conftest import ...`` and the toy task with ``import nasfpn_toy``."""
 import os
 import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+for _path in (ROOT, HERE):  # the package; conftest and nasfpn_toy, whatever the import mode
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 
 def pytest_configure(config):
-    config.addinivalue_line('markers', 'slow: runs a real mmengine Runner (still run in CI)')
+    config.addinivalue_line('markers', 'slow: builds an mmengine Runner, runs a subprocess or '
+                            'trains more than a few steps (-m "not slow" is the fast tier; '
+                            'CI runs everything)')
 
 
 @pytest.fixture(scope='session')

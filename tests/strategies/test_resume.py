@@ -15,7 +15,7 @@ from nas_det.strategies.driver import (BEST_FILE, STATE_FILE, TENSOR_FILE, TRIAL
                                    WorkDirLock, read_trials, read_trials_file)
 from nas_det.space import ChoiceSpace
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 KEYS = [f'x{i}' for i in range(6)]
 SPACE = ChoiceSpace({k: [0, 1, 2, 3] for k in KEYS}, blocks=[KEYS[i:i + 2] for i in (0, 2, 4)])
 TARGET = [3, 1, 0, 2, 2, 1]
@@ -73,6 +73,7 @@ def told(d):
 
 
 # ---- kill anywhere ------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize('name', list(STRATEGIES))
 def test_kill_anywhere_resumes_to_the_uninterrupted_search(name, tmp_path):
     """Many runs, each killed (os._exit, nothing flushed) up to 3 times at a random
@@ -84,7 +85,7 @@ def test_kill_anywhere_resumes_to_the_uninterrupted_search(name, tmp_path):
     runs = 8 if neural else 20
     args = dict(strategy=STRATEGIES[name], runs=runs, kills=3, seed=11, out=str(tmp_path),
                 timed_runs=2)
-    p = subprocess.run([sys.executable, osp.join(ROOT, 'tests', 'kill_worker.py'), json.dumps(args)],
+    p = subprocess.run([sys.executable, osp.join(ROOT, 'tests', 'strategies', 'kill_worker.py'), json.dumps(args)],
                        capture_output=True, text=True, timeout=300,
                        env={**os.environ, 'OMP_NUM_THREADS': '1'})
     assert p.returncode == 0, p.stderr[-3000:]
@@ -228,6 +229,7 @@ time.sleep(60)
 '''
 
 
+@pytest.mark.slow
 def test_second_search_into_a_work_dir_is_refused_with_the_holders_pid(tmp_path):
     wd = str(tmp_path)
     p = subprocess.Popen([sys.executable, '-c', HOLD.format(root=ROOT), wd],

@@ -180,6 +180,7 @@ def test_cls_pretraining_initialises_the_detection_supernet(cls_data, tmp_path):
     assert trained  # BN statistics of the trained paths, not a fresh init
 
 
+@pytest.mark.slow
 def test_supernet_cls_bench_runs_every_sampling_and_repeats(cls_data):
     """bench/supernet_cls.py (the probe behind the README's DetNAS status table) trains
     with every sampling mode and, on one thread, prints the same figures twice."""

@@ -12,7 +12,7 @@ from nas_det.data import (CLASSES, load_mnist, make_classification_set, make_det
                           split_pools)
 from nas_det.data import digits
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DET = dict(num_train=12, num_val=4)
 CLS = dict(num_train=40, num_val=20)
 

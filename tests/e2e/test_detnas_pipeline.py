@@ -32,14 +32,14 @@ def free_port():
 
 
 def test_supernet_ddp_two_gloo_ranks_train_the_same_paths(tiny_det_data, tmp_path):
-    """Each rank's sampling hook has its own seed (tests/dist_worker.py), so the ranks
+    """Each rank's sampling hook has its own seed (tests/e2e/dist_worker.py), so the ranks
     train the same paths only because rank 0's are broadcast."""
     wd = str(tmp_path / 'ddp')
     cfg = tmp_path / 'supernet_uniform.py'  # plain uniform sampling from the first iteration
     cfg.write_text(f"_base_ = {SUPERNET!r}\n"
                    "custom_hooks = [dict(type='UniformSamplingHook', seed=0, log_paths=True)]\n")
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
-           '--master_port', str(free_port()), 'tests/dist_worker.py', str(cfg),
+           '--master_port', str(free_port()), 'tests/e2e/dist_worker.py', str(cfg),
            '--launcher', 'pytorch', '--work-dir', wd, '--cfg-options', *data_opts(tiny_det_data),
            'train_cfg.max_iters=3', 'train_cfg.val_interval=100']
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=ROOT)

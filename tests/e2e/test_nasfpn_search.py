@@ -40,6 +40,7 @@ def test_controller_beats_random_on_a_toy_reward_over_nasfpn_space():
     assert driver.strategy.updates == 15  # one controller update per batch of 10
 
 
+@pytest.mark.slow
 def test_proxy_evaluator_trains_two_real_retinanet_children(tiny_det_data):
     from mmengine.config import Config
 

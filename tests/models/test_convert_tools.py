@@ -88,6 +88,7 @@ def _check_timm(ref, src, tmp_path, x, arch_opt=()):
     return ckpt
 
 
+@pytest.mark.slow
 def test_timm_tool_small_nasnet(tmp_path):
     """A small random timm NASNet-A (timm's class at F=16, stem 32, 10 classes), saved as
     a DataParallel-style checkpoint and as safetensors: the tool reads the widths."""
@@ -199,6 +200,7 @@ def _assert_same(ref, ours, feats, start_level=0):
         assert g.shape == w.shape and rel_diff(g, w) < 1e-5
 
 
+@pytest.mark.slow
 def test_mmdet_tool_published_detector(tmp_path):
     """mmdet's RetinaNet NAS-FPN checkpoint layout (neck.*, backbone.*, bbox_head.*, meta,
     optimizer) at the published neck size: the neck of the published config loads the
@@ -232,6 +234,7 @@ def test_mmdet_tool_published_detector(tmp_path):
     _assert_same(ref, printed, _feats(MMDET_ARGS['in_channels'], 128), start_level=1)
 
 
+@pytest.mark.slow
 def test_mmdet_tool_bare_neck(tmp_path):
     """A bare neck state dict (no prefix), with BN and without norms (conv biases): the
     converted file loads with init_cfg=dict(type='Pretrained', checkpoint=DST)."""

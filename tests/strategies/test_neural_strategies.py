@@ -67,6 +67,7 @@ def roundtrip(state):
 
 
 # ---- REINFORCE -------------------------------------------------------------------
+@pytest.mark.slow
 def test_reinforce_beats_random_search():
     seeds, budget = range(6), 60
     rl, rnd = [], []
@@ -205,6 +206,7 @@ def test_reinforce_unique_constraint_and_exhaustion():
 
 
 # ---- PNAS --------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize('surrogate,epochs', [('lstm', 50), ('mlp_ensemble', 20)])
 def test_pnas_beats_random_search(surrogate, epochs):
     seeds = range(4)
@@ -303,6 +305,7 @@ def test_surrogates_rank_held_out_sequences(cls):
 PPO = dict(type='reinforce', update='ppo', ppo_clip=0.2, ppo_epochs=4)
 
 
+@pytest.mark.slow
 def test_ppo_beats_random_search():
     seeds, budget = range(6), 60
     ppo, rnd = [], []

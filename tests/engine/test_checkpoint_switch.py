@@ -44,6 +44,7 @@ def _run(args, value):
                           text=True, timeout=600)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('value', [None, '0', '1'])
 def test_switch_leaves_mmengine_as_shipped_or_patches_it(value):
     p = _run(['-c', PROBE], value)
@@ -57,6 +58,7 @@ def test_switch_leaves_mmengine_as_shipped_or_patches_it(value):
         assert got['local'].startswith('nas_det.'), got
 
 
+@pytest.mark.slow
 def test_other_values_are_one_line_errors():
     want = ("NAS_DET_PATCH_CHECKPOINT: 'yes' is not allowed; allowed values: '0' "
             "(leave mmengine's checkpoint loading as shipped), '1' (the default: safe loading)")

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DETNAS_SEARCH = osp.join(ROOT, 'configs/detnas/retinanet_detnas-shufflenet-300M_search_digits.py')
 NASFPN_TEMPLATE = osp.join(ROOT, 'configs/nasfpn/retinanet_r18_nasfpn_digits.py')
 CELL_TEMPLATE = osp.join(ROOT, 'configs/cells/retinanet_nasnet-a-tiny_fpn_digits.py')

@@ -10,7 +10,7 @@ import pytest
 
 from nas_det.utils.check_mmcv import check_mmcv_ops, mmcv_cuda_version
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, 'tools', 'setup_env.sh')
 
 
@@ -50,6 +50,7 @@ def _key(root, *args, env=None):
     return out.stdout.strip()
 
 
+@pytest.mark.slow
 def test_wheel_key_follows_recipe_pins_and_variant(tmp_path):
     for sub in ('tools', 'requirements'):
         shutil.copytree(os.path.join(ROOT, sub), tmp_path / sub)
@@ -70,6 +71,7 @@ def test_wheel_key_follows_recipe_pins_and_variant(tmp_path):
     assert _key(root) != cpu
 
 
+@pytest.mark.slow
 def test_unknown_option_is_one_line():
     out = subprocess.run(['bash', SCRIPT, '--gpu'], capture_output=True, text=True)
     assert out.returncode == 2

@@ -33,10 +33,11 @@ def test_every_bench_has_a_tiny_flag_and_a_test():
     benches = sorted(f for f in os.listdir(osp.join(ROOT, 'bench'))
                      if f.endswith('.py') and not f.startswith('_'))  # _*.py: shared helpers
     src = ''
-    for name in os.listdir(osp.join(ROOT, 'tests')):
-        if name.startswith('test_') and name.endswith('.py'):
-            with open(osp.join(ROOT, 'tests', name)) as f:
-                src += f.read()
+    for folder, _, names in os.walk(osp.join(ROOT, 'tests')):
+        for name in names:
+            if name.startswith('test_') and name.endswith('.py'):
+                with open(osp.join(folder, name)) as f:
+                    src += f.read()
     missing = [b for b in benches if f"'bench/{b}'" not in src]
     assert not missing, f'benches no test runs: {missing}'
     for b in benches:

@@ -3,7 +3,7 @@
 The DetNAS supernet backbone is one base that the supernet configs inherit, with their
 merged backbones as before; a moved config path or a removed switch (``variants``,
 ``variant=NAME``, ``strategies``) ends in one line naming its replacement
-(``nas_det/engine/config_moves.py``).
+(``nas_det/utils/config_moves.py``).
 """
 import glob
 import inspect
@@ -22,7 +22,7 @@ pytest.importorskip('mmdet')
 
 # model.backbone of every config under configs/detnas (and of the classifier base), dumped
 # from the configs as they were when each restated the supernet backbone in full
-BACKBONES = osp.join(ROOT, 'tests', 'data', 'detnas_backbones.json')
+BACKBONES = osp.join(ROOT, 'tests', 'e2e', 'detnas_backbones.json')
 # the one addition: this config did not name widen_factor; the base names its default
 ADDED = {'configs/detnas/faster-rcnn_detnas-shufflenet-300M-supernet_fpn_digits.py':
          {'widen_factor': 1.0}}

@@ -530,6 +530,7 @@ def test_clear_errors_of_the_cell_search_parts(tmp_path):
                             genotype_key='model.neck.genotype')
 
 
+@pytest.mark.slow
 def test_cli_reports_a_bad_config_value_in_one_line(tmp_path):
     """tools/search.py: a bad value ends with `error: <field and allowed values>` and exit
     status 2, no traceback (NAS_DET_DEBUG=1 keeps it)."""

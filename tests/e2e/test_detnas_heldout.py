@@ -150,6 +150,7 @@ def test_demo_tiny_retrains_best_and_random_paths(tmp_path):
     assert 'phase \'train\': already finished' in again
 
 
+@pytest.mark.slow
 def test_demo_refuses_one_seed():
     p = subprocess.run([sys.executable, 'bench/detnas_demo.py', '--seeds', '0'], cwd=ROOT,
                        capture_output=True, text=True)

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODELS_DIR = os.path.join(ROOT, 'nas_det', 'models')
 PKG = 'nas_det.models'
 

@@ -1,4 +1,4 @@
-"""Kill-anywhere worker for tests/test_resume.py (run as a script, one per strategy).
+"""Kill-anywhere worker for tests/strategies/test_resume.py (run as a script, one per strategy).
 
 It imports the search driver and the strategies once, then runs each "life" of a search
 in a forked child that dies with ``os._exit`` at a chosen event (nothing is flushed or
@@ -9,7 +9,7 @@ by the parent at a random time. Each run is lives with random kills until one
 finishes; the trials and best of every run are printed as JSON beside those of an
 uninterrupted run, for the test to compare.
 
-Usage: ``python tests/kill_worker.py '<json: strategy, runs, kills, seed, out>'``.
+Usage: ``python tests/strategies/kill_worker.py '<json: strategy, runs, kills, seed, out>'``.
 """
 import json
 import os
@@ -20,7 +20,7 @@ import sys
 import time
 import types
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 # the pure pieces only: skip nas_det/__init__ (mmengine, mmdet)
 _m = types.ModuleType('nas_det')

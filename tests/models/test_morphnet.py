@@ -15,7 +15,7 @@ from nas_det.models.morphnet import (CostModel, MorphNetRegularizer, expand, gro
                                      resnet_group_names, shrink, trace_channels)
 from nas_det.models.width_resnet import WidthResNet, resnet_widths
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SMALL = dict(stem_channels=16, base_channels=16)
 
 
@@ -409,6 +409,7 @@ def test_export_removes_blocks_and_counts_their_flops(tmp_path):
     assert again['original']['cost'] == out['shrunk']['cost']
 
 
+@pytest.mark.slow
 def test_regularized_training_reduces_live_flops(tmp_path):
     """A real Runner, the optimizer wrapper from the config, a tiny ResNet on 64 digits."""
     pytest.importorskip('mmpretrain')
