@@ -20,7 +20,7 @@ blocks, the widths, and the validation top-1 of every run with the mean +- std o
 the seeds.
 
     python bench/morphnet.py [--iters 200] [--width 0.5] [--seeds 0 1 2] [--work-dir DIR]
-    python bench/morphnet.py --tiny          # seconds: the CI size (tests/test_benches.py)
+    python bench/morphnet.py --tiny          # seconds: the CI size (tests/e2e/test_benches.py)
 
 ``--width 0.5`` halves every ResNet-18 width (stem 32 ... stage4 256) to keep it quick on
 a CPU; ``--width 1`` is the stock ResNet-18. The digits are built under ``--data-root``

@@ -18,7 +18,7 @@
 # ANCHORS.md: verify). Batch 64 and the SGD/cosine recipe below are ours.
 #
 # Expected cost: not measured yet (no CPU or GPU per-iteration time); a child = 25 x 45,000
-# = 1.125M images, 20,000 children, at the per-image time that tests/test_paper_configs.py
+# = 1.125M images, 20,000 children, at the per-image time that tests/e2e/test_paper_configs.py
 # -s logs (`time:` per iteration of batch 2).
 _base_ = ['../_base_/datasets/cifar10.py', '../_base_/default_runtime_cls.py']
 

@@ -9,7 +9,7 @@
 # F=32 as the final CIFAR network; controller batch 20 (not given: ours).
 #
 # Expected cost: not measured yet (no CPU or GPU per-iteration time); a child = 20 x 45,000
-# = 900,000 images, 20,000 children, at the per-image time that tests/test_paper_configs.py
+# = 900,000 images, 20,000 children, at the per-image time that tests/e2e/test_paper_configs.py
 # -s logs (`time:` per iteration of batch 2).
 _base_ = './cells_search_cifar10-cls.py'
 

@@ -19,7 +19,7 @@
 # JFT), so the detection schedule is mmdet's 1x, not a paper figure.
 #
 # Expected cost: not measured yet (no CPU or GPU per-iteration time); 12 epochs of 117,266
-# images = 703,596 images at the per-image time that tests/test_paper_configs.py -s logs
+# images = 703,596 images at the per-image time that tests/e2e/test_paper_configs.py -s logs
 # (`time:` per iteration of batch 2), plus as much again to retrain the expanded network.
 _base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['nas_det'], allow_failed_imports=False)

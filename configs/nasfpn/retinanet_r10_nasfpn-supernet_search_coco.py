@@ -12,7 +12,7 @@
 # validation on 5,000 images after BN re-estimation on 200 batches).
 #
 # Expected cost: not measured yet (no CPU or GPU per-iteration time for the supernet);
-# 50 epochs = 5.61M images at the per-image time that tests/test_paper_configs.py -s logs
+# 50 epochs = 5.61M images at the per-image time that tests/e2e/test_paper_configs.py -s logs
 # (`time:` per iteration of batch 2). For scale: the controller's proxy child measured
 # about 6 s per 512x512 image on one CPU thread.
 _base_ = './retinanet_r10_nasfpn_search_coco.py'

@@ -27,7 +27,7 @@
 #
 # Expected cost, a CPU figure until a GPU run exists: one proxy iteration, batch 2 at
 # 512x512, took 11.6-12.2 s on one CPU thread (OMP_NUM_THREADS=1, 2 iterations of
-# tests/test_paper_configs.py), about 6 s per image; a child = 17,542 x 64 = 1.12M images
+# tests/e2e/test_paper_configs.py), about 6 s per image; a child = 17,542 x 64 = 1.12M images
 # -> about 1,900 CPU-hours, 8,000 children -> about 15M CPU-hours. No GPU time measured.
 _base_ = [
     './retinanet_r10_nasfpn_proxy-512_coco.py',
