@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -11,6 +12,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ...strategies.driver import Result
 from .base import (build_dataset, check_int, local_loader, local_metrics, register_evaluator,
                    reward_from_metrics, unwrap)
+from .scoring import (Profile, RNGScope, detections_cap, forward_until, nbytes,
+                      resolve_coco_backend, split_nms, timed_postprocess)
 
 
 @contextlib.contextmanager
@@ -64,8 +67,14 @@ class SupernetEvaluator:
     Per candidate: set the path on the searchable module(s), re-estimate BN statistics on
     ``bn_batches`` training batches (the paper resets and re-estimates them), validate on
     the val set (or its first ``num_val_images``) with the config's ``val_evaluator``, and
-    return ``metric`` as the reward. The same training batches (a seeded sample) and val
-    images serve every candidate, so candidates are compared on equal terms.
+    return ``metric`` as the reward. The same training batches (a seeded sample, its random
+    transforms drawn from a private generator seeded with ``seed``) and val images serve
+    every candidate, so candidates are compared on equal terms.
+
+    The speed-up switches below change the time a candidate takes, never its reward: each
+    gives the same reward with it on and off (``tests/test_search_speedups.py``; figures
+    in ``docs/experiments/search_throughput.md``). ``profile`` (a
+    :class:`~nas_det.engine.evaluators.scoring.Profile`) holds where the time went.
 
     Args:
         runner (Runner): the runner (model, dataloader and evaluator configs).
@@ -80,9 +89,27 @@ class SupernetEvaluator:
             Defaults to None (all).
         batch_size (int, optional): batch size of both loaders. Defaults to the configs'.
         cache_batches (bool): keep the recalibration and val batches in memory after the
-            first candidate (saves decoding images again for every candidate).
-            Defaults to True.
-        seed (int): seed of the sample of training batches. Defaults to 0.
+            first candidate, decoded, transformed and through the model's data
+            preprocessor, so later candidates read no image again. Defaults to True.
+        cache_max_mb (int): the cap of that cache, in MiB, for both sets together: a set
+            that would take it over is read again for every candidate instead (a warning
+            says so). Defaults to 2048.
+        stop_bn_forward (bool): end each recalibration forward once the searchable
+            modules have run (the BN layers re-estimated are inside them; for DetNAS the
+            neck and head are skipped). Defaults to True.
+        split_nms (bool): the heads' class-aware NMS class by class
+            (:func:`~nas_det.engine.evaluators.scoring.split_batched_nms`: mmcv's result, fewer box
+            pairs compared). Defaults to True.
+        coco_backend (str): ``'auto'``, ``'pycocotools'`` or ``'faster-coco-eval'``: what
+            computes COCO metrics (:func:`~nas_det.engine.evaluators.local_metrics`);
+            ``'auto'`` takes the optional faster-coco-eval package where it is installed.
+            Defaults to 'auto'.
+        max_per_img (int, optional): keep at most this many detections per val image
+            (the head's ``test_cfg.max_per_img`` while scoring; COCO evaluation and
+            DetNAS's use 100, as mmdet's detectors do). Defaults to None (the model's
+            setting).
+        seed (int): seed of the sample of training batches and of their random
+            transforms. Defaults to 0.
     """
 
     BN_MODES = ('recalibrate', 'train')
@@ -90,7 +117,9 @@ class SupernetEvaluator:
     def __init__(self, runner, modules, metric: str = 'coco/bbox_mAP',
                  bn_mode: str = 'recalibrate', bn_batches: int = 20,
                  num_val_images: int | None = None, batch_size: int | None = None,
-                 cache_batches: bool = True, seed: int = 0):
+                 cache_batches: bool = True, cache_max_mb: int = 2048,
+                 stop_bn_forward: bool = True, split_nms: bool = True,
+                 coco_backend: str = 'auto', max_per_img: int | None = None, seed: int = 0):
         if bn_mode not in self.BN_MODES:
             raise ValueError(f'evaluator.bn_mode: {bn_mode!r} is not allowed; allowed values: '
                              f'{list(self.BN_MODES)}')
@@ -98,6 +127,13 @@ class SupernetEvaluator:
         if bn_mode == 'recalibrate' and bn_batches == 0:
             raise ValueError("evaluator.bn_batches: must be > 0 with bn_mode='recalibrate'")
         check_int('num_val_images', num_val_images, allow_none=True)
+        check_int('cache_max_mb', cache_max_mb, allow_zero=True)
+        check_int('max_per_img', max_per_img, allow_none=True)
+        for name, value in (('cache_batches', cache_batches), ('stop_bn_forward', stop_bn_forward),
+                            ('split_nms', split_nms)):
+            if not isinstance(value, bool):
+                raise ValueError(f'evaluator.{name}: True or False is expected, got {value!r}')
+        self.coco_backend = resolve_coco_backend(coco_backend)
         self.runner = runner
         self.modules = modules
         self.metric = metric
@@ -105,6 +141,10 @@ class SupernetEvaluator:
         self.bn_batches = bn_batches
         self.seed = seed
         self.cache = cache_batches
+        self.cache_max_mb = cache_max_mb
+        self.stop_bn_forward = stop_bn_forward
+        self.split_nms = split_nms
+        self.max_per_img = max_per_img
         cfg = runner.cfg
         train_dl, val_dl = cfg.train_dataloader, cfg.val_dataloader
         self.train_set = build_dataset(train_dl['dataset'])
@@ -115,31 +155,100 @@ class SupernetEvaluator:
         meta = getattr(self.val_set, 'metainfo', None)
         if meta is not None:
             self.evaluator.dataset_meta = meta
-        self._bn_cache = None
-        self._val_cache = None
+        self._cached = {}           # 'bn' / 'val': batches kept in memory
+        self._uncacheable = set()   # the sets over the cap: read for every candidate
+        self._target_calls = None   # calls of the searchable modules in one forward
         self.timing = {'bn': 0.0, 'val': 0.0, 'n': 0}
+        self.profile = Profile()
+        self.last_detections = 0    # detections of the last candidate (all val images)
 
-    def _bn_data(self):
-        if self._bn_cache is not None:
-            return self._bn_cache
-        loader = local_loader(self.train_set, self.train_bs, shuffle_seed=self.seed)
-        batches = []
-        for i, b in enumerate(loader):
-            if i >= self.bn_batches:
+    def _loader(self, kind: str):
+        if kind == 'bn':
+            return local_loader(self.train_set, self.train_bs, shuffle_seed=self.seed)
+        return local_loader(self.val_set, self.val_bs)
+
+    def _batches(self, kind: str, model):
+        """Yield ``(batch, preprocessed)``: the recalibration (``'bn'``) or val batches,
+        from the cache when it holds them, else read under the private random state (and
+        cached within ``cache_max_mb``). A batch is preprocessed once, here, unless the
+        data preprocessor has random batch augments in training mode."""
+        if kind in self._cached:
+            for batch in self._cached[kind]:
+                yield batch, True
+            return
+        training = kind == 'bn'
+        preprocess = not (training and getattr(model.data_preprocessor, 'batch_augments', None))
+        keep = [] if self.cache and kind not in self._uncacheable and preprocess else None
+        limit = self.cache_max_mb * 2**20 - sum(nbytes(b) for b in self._cached.values())
+        size = 0
+        rng = RNGScope(self.seed if training else self.seed + 1)
+        t = (time.perf_counter(), time.process_time())
+        with rng:
+            batches = iter(self._loader(kind))
+        count = 0
+        while not training or count < self.bn_batches:
+            with rng:
+                batch = next(batches, None)
+            if batch is None:
                 break
-            batches.append(b)
-        if self.cache:
-            self._bn_cache = batches
-        return batches
+            if preprocess:
+                batch = model.data_preprocessor(batch, training)
+            self.profile.add('data', time.perf_counter() - t[0], time.process_time() - t[1])
+            if keep is not None:
+                size += nbytes(batch)
+                if size > limit:
+                    keep = None
+                    self._uncacheable.add(kind)
+                    warnings.warn(f'evaluator: the {"recalibration" if training else "val"} '
+                                  f'batches take more than cache_max_mb={self.cache_max_mb} MiB '
+                                  'with the cache: they are read again for every candidate')
+                else:
+                    keep.append(batch)
+            yield batch, preprocess
+            count += 1
+            t = (time.perf_counter(), time.process_time())
+        if keep is not None:
+            self._cached[kind] = keep
 
-    def _val_data(self):
-        if self._val_cache is not None:
-            return self._val_cache
-        batches = local_loader(self.val_set, self.val_bs)
-        if self.cache:
-            batches = list(batches)
-            self._val_cache = batches
-        return batches
+    def _recalibrate(self, model, targets) -> None:
+        """:func:`recalibrate_bn` on the recalibration batches, each forward ended after
+        the searchable modules with ``stop_bn_forward``."""
+        modes = [(m, m.training) for m in model.modules()]
+        model.eval()
+        try:
+            with bn_recalibration(targets):
+                for data, preprocessed in self._batches('bn', model):
+                    with self.profile.part('bn'):
+                        if not preprocessed:
+                            data = model.data_preprocessor(data, True)
+                        calls = self._target_calls if self.stop_bn_forward else None
+                        seen = forward_until(model, data, targets, calls)
+                        if self._target_calls is None:
+                            self._target_calls = seen
+        finally:
+            for m, training in modes:
+                m.training = training
+
+    def _validate(self, model) -> dict:
+        prof = self.profile
+        self.last_detections = 0
+        with split_nms(self.split_nms), detections_cap(model, self.max_per_img), \
+                timed_postprocess(model, prof):
+            for data, preprocessed in self._batches('val', model):
+                w, c = time.perf_counter(), time.process_time()
+                pw, pc = prof.wall['postprocess'], prof.cpu['postprocess']
+                if preprocessed:
+                    outputs = model._run_forward(data, mode='predict')
+                else:
+                    outputs = model.val_step(data)
+                prof.add('forward', time.perf_counter() - w - (prof.wall['postprocess'] - pw),
+                         time.process_time() - c - (prof.cpu['postprocess'] - pc))
+                with prof.part('metric'):
+                    self.last_detections += sum(len(getattr(o, 'pred_instances', ()))
+                                                for o in outputs)
+                    self.evaluator.process(data_samples=outputs, data_batch=data)
+        with prof.part('metric'):
+            return local_metrics(self.evaluator, self.coco_backend)
 
     @torch.no_grad()
     def __call__(self, genotype) -> Result:
@@ -148,7 +257,7 @@ class SupernetEvaluator:
         targets = [m for _, m in self.modules]
         t0 = time.time()
         if self.bn_mode == 'recalibrate':
-            recalibrate_bn(model, targets, self._bn_data())
+            self._recalibrate(model, targets)
         t1 = time.time()
         model.eval()
         if self.bn_mode == 'train':
@@ -156,14 +265,14 @@ class SupernetEvaluator:
                 for m in mod.modules():
                     if isinstance(m, _BatchNorm):
                         m.train()
-        for data in self._val_data():
-            outputs = model.val_step(data)
-            self.evaluator.process(data_samples=outputs, data_batch=data)
-        metrics = local_metrics(self.evaluator)
-        model.eval()
+        try:
+            metrics = self._validate(model)
+        finally:
+            model.eval()
         t2 = time.time()
         self.timing['bn'] += t1 - t0
         self.timing['val'] += t2 - t1
         self.timing['n'] += 1
+        self.profile.n += 1
         reward, clean = reward_from_metrics(metrics, self.metric)
         return Result(reward, clean, {'bn_seconds': round(t1 - t0, 3), 'val_seconds': round(t2 - t1, 3)})

@@ -1,0 +1,356 @@
+"""The cost of scoring one supernet candidate, and exact ways to cut it (issue 22).
+
+:class:`~nas_det.engine.evaluators.SupernetEvaluator` scores a path by (re-estimating BN
+statistics and) validating the supernet on a fixed set of images. Its time goes to five
+parts, recorded by :class:`Profile`: ``data`` (reading, decoding, transforming, collating
+and preprocessing batches), ``bn`` (the recalibration forwards), ``forward`` (the val
+forwards, post-processing excluded), ``postprocess`` (the heads' ``predict_by_feat``: box
+decoding, score filtering, NMS) and ``metric`` (the metric's ``process`` and the COCO
+evaluation).
+
+Every speed-up here leaves the reward unchanged, by construction:
+
+- :class:`RNGScope`: the batches of a search are read under a private seeded random state,
+  so a batch streamed again for every candidate is the batch that a cached search keeps
+  (random transforms included), and reading them leaves the global random state alone;
+- :func:`forward_until`: a recalibration forward stops once the searchable modules have
+  run (the BN layers re-estimated are all inside them; what follows cannot change them);
+- :func:`split_batched_nms`: mmcv's ``batched_nms`` class by class, in the order of mmcv's
+  own sort, so the greedy NMS compares each box with the boxes of its class only (the
+  class offsets already keep boxes of other classes from overlapping): the same boxes,
+  in the same order, far fewer box pairs;
+- :func:`coco_eval_class`: ``faster-coco-eval`` (an optional package, C++) instead of
+  pycocotools' Python ``COCOeval``: the same statistics to the last bits of a double.
+"""
+from __future__ import annotations
+
+import contextlib
+import random
+import sys
+import time
+import warnings
+
+import numpy as np
+import torch
+
+PARTS = ('data', 'bn', 'forward', 'postprocess', 'metric')
+"""The parts of a candidate's scoring time, in the order they happen."""
+
+COCO_BACKENDS = ('auto', 'pycocotools', 'faster-coco-eval')
+"""``coco_backend`` values: ``'auto'`` is faster-coco-eval where it imports, else
+pycocotools."""
+
+
+class Profile:
+    """Seconds spent per part of the scoring (:data:`PARTS`), summed over candidates, in
+    wall clock (``wall``) and in this process's CPU time (``cpu``; all its threads)."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.wall = dict.fromkeys(PARTS, 0.0)
+        self.cpu = dict.fromkeys(PARTS, 0.0)
+        self.n = 0
+
+    def add(self, part: str, wall: float, cpu: float) -> None:
+        self.wall[part] += wall
+        self.cpu[part] += cpu
+
+    @contextlib.contextmanager
+    def part(self, name: str):
+        """Time the body as part ``name``."""
+        w, c = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - w, time.process_time() - c)
+
+    def per_candidate(self) -> dict:
+        """``{'wall': {part: s}, 'cpu': {part: s}, 'n': n}``: means over the candidates."""
+        n = max(self.n, 1)
+        return {'wall': {k: v / n for k, v in self.wall.items()},
+                'cpu': {k: v / n for k, v in self.cpu.items()}, 'n': self.n}
+
+
+@contextlib.contextmanager
+def timed_postprocess(model, profile: Profile):
+    """Inside: every ``predict_by_feat`` of ``model``'s modules (a head's box decoding,
+    filtering and NMS) adds its time to ``profile``'s ``postprocess`` part (outermost calls
+    only). The caller subtracts it from the forward pass it was part of."""
+    depth = [0]
+    wrapped = []
+
+    def wrap(fn):
+        def timed(*args, **kwargs):
+            if depth[0]:
+                return fn(*args, **kwargs)
+            depth[0] += 1
+            try:
+                with profile.part('postprocess'):
+                    return fn(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+        return timed
+
+    for mod in model.modules():
+        fn = getattr(mod, 'predict_by_feat', None)
+        if callable(fn) and 'predict_by_feat' not in vars(mod):
+            mod.predict_by_feat = wrap(fn)
+            wrapped.append(mod)
+    try:
+        yield
+    finally:
+        for mod in wrapped:
+            del mod.predict_by_feat
+
+
+def _rng_state():
+    return random.getstate(), np.random.get_state(), torch.default_generator.get_state()
+
+
+def _set_rng_state(state) -> None:
+    random.setstate(state[0])
+    np.random.set_state(state[1])
+    torch.default_generator.set_state(state[2])
+
+
+class RNGScope:
+    """A private random state for Python's ``random``, numpy's global RNG and torch's CPU
+    generator, seeded with ``seed``: inside ``with scope:`` it replaces the global state
+    (which is put back on exit, and the private one kept for the next entry).
+
+    Data pipelines draw their random transforms (flips, crops) from these generators, and
+    a ``DataLoader`` draws its base seed from torch's: read under a scope, the same batches
+    come out every time the loader is read again from the start, and the reading does not
+    move the global random state.
+    """
+
+    def __init__(self, seed: int):
+        outer = _rng_state()
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.default_generator.manual_seed(seed)
+        self.state = _rng_state()
+        _set_rng_state(outer)
+        self._outer = []
+
+    def __enter__(self):
+        self._outer.append(_rng_state())
+        _set_rng_state(self.state)
+        return self
+
+    def __exit__(self, *exc):
+        self.state = _rng_state()
+        _set_rng_state(self._outer.pop())
+        return False
+
+
+def nbytes(obj) -> int:
+    """Bytes of the tensors and arrays in ``obj`` (nested dicts, lists, tuples and
+    mmengine data elements)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes
+    if isinstance(obj, dict):
+        return sum(nbytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(nbytes(v) for v in obj)
+    items = getattr(obj, 'all_items', None)
+    if callable(items):  # BaseDataElement: data fields and metainfo
+        return sum(nbytes(v) for _, v in items())
+    return 0
+
+
+class _StopForward(Exception):
+    """Raised by a forward hook to end a forward pass early."""
+
+
+def forward_until(model, data, targets, calls=None) -> list:
+    """``model._run_forward(data, mode='tensor')``, ended as soon as every module of
+    ``targets`` has run ``calls[i]`` times (the whole pass when ``calls`` is None).
+
+    Returns how often each target ran. A BN recalibration passes the calls counted on a
+    whole first pass: the rest of the network (a detector's neck and head after a
+    searchable backbone) cannot change the statistics re-estimated inside the targets.
+    """
+    seen = [0] * len(targets)
+    done = calls is not None and any(calls)
+
+    def hook(i):
+        def count(module, args, output):
+            seen[i] += 1
+            if done and all(s >= c for s, c in zip(seen, calls)):
+                raise _StopForward
+        return count
+
+    handles = [m.register_forward_hook(hook(i)) for i, m in enumerate(targets)]
+    try:
+        model._run_forward(data, mode='tensor')
+    except _StopForward:
+        pass
+    finally:
+        for h in handles:
+            h.remove()
+    return seen
+
+
+def _mmcv_batched_nms():
+    from mmcv.ops import batched_nms
+    return batched_nms
+
+
+_NMS_EXT = []
+
+
+def _nms_ext():
+    if not _NMS_EXT:
+        from mmcv.utils import ext_loader
+        _NMS_EXT.append(ext_loader.load_ext('_ext', ['nms']))
+    return _NMS_EXT[0]
+
+
+def _splittable(boxes, nms_cfg, class_agnostic) -> bool:
+    """Whether :func:`split_batched_nms` gives mmcv's exact result for these arguments:
+    plain NMS (IoU threshold and offset only) on CPU axis-aligned boxes, per class, below
+    mmcv's ``split_thr``, with non-negative coordinates (so mmcv's class offsets keep the
+    classes apart)."""
+    if not nms_cfg or boxes.device.type != 'cpu' or boxes.dim() != 2 or boxes.size(-1) != 4:
+        return False
+    cfg = dict(nms_cfg)
+    if cfg.pop('type', 'nms') != 'nms' or cfg.pop('class_agnostic', class_agnostic):
+        return False
+    if boxes.size(0) >= cfg.pop('split_thr', 10000) or boxes.size(0) < 2:
+        return False
+    if cfg.pop('score_threshold', 0) or cfg.pop('max_num', -1) > 0:
+        return False
+    if not set(cfg) <= {'iou_threshold', 'iou_thr', 'offset'}:
+        return False
+    return bool(boxes.min() >= 0)
+
+
+def split_batched_nms(boxes, scores, idxs, nms_cfg, class_agnostic: bool = False):
+    """mmcv's ``batched_nms`` (``(dets, keep)``, the same values), computed class by class.
+
+    mmcv shifts each class's boxes by ``class * (max coordinate + 1)`` and runs one greedy
+    NMS over all of them, in the order of ``scores.sort(descending=True)``: a kept box is
+    compared with every later box, though boxes of other classes cannot overlap it. Here
+    the same shifted boxes go through the same NMS kernel one class at a time, in the
+    order of that same sort (passed to the kernel as strictly decreasing ranks, so its own
+    sort keeps it; torch's CPU sort is not stable, so ties must keep mmcv's order), and
+    the kept boxes are put back in that order. Anything else (other NMS types, rotated or
+    negative boxes, GPU tensors, score thresholds inside NMS) goes to mmcv unchanged.
+    """
+    if not _splittable(boxes, nms_cfg, class_agnostic):
+        return _mmcv_batched_nms()(boxes, scores, idxs, nms_cfg, class_agnostic)
+    cfg = dict(nms_cfg)
+    iou = float(cfg.get('iou_threshold', cfg.get('iou_thr')))
+    offset = int(cfg.get('offset', 0))
+    max_coordinate = boxes.max()
+    offsets = idxs.to(boxes) * (max_coordinate + torch.tensor(1).to(boxes))
+    boxes_for_nms = boxes + offsets[:, None]
+    order = scores.sort(descending=True)[1]  # the sort mmcv's kernel makes
+    cls_sorted = idxs[order]
+    ext = _nms_ext()
+    kept = []
+    for c in torch.unique(cls_sorted).tolist():
+        sel = order[cls_sorted == c]
+        ranks = torch.arange(sel.numel(), 0, -1, dtype=scores.dtype)
+        kept.append(sel[ext.nms(boxes_for_nms[sel], ranks, iou_threshold=iou, offset=offset)])
+    keep = torch.cat(kept)
+    position = torch.empty_like(order)
+    position[order] = torch.arange(order.numel())
+    keep = keep[position[keep].argsort()]
+    return torch.cat([boxes[keep], scores[keep][:, None]], -1), keep
+
+
+@contextlib.contextmanager
+def split_nms(enabled: bool = True):
+    """Inside: mmdet's heads call :func:`split_batched_nms` where they called mmcv's
+    ``batched_nms`` (the name each imported mmdet module holds is swapped, and put back
+    on exit)."""
+    if not enabled:
+        yield
+        return
+    original = _mmcv_batched_nms()
+    patched = []
+    for name, mod in list(sys.modules.items()):
+        if name.startswith('mmdet.') and getattr(mod, 'batched_nms', None) is original:
+            mod.batched_nms = split_batched_nms
+            patched.append(mod)
+    try:
+        yield
+    finally:
+        for mod in patched:
+            mod.batched_nms = original
+
+
+_WARNED = set()
+
+
+def resolve_coco_backend(name: str) -> str:
+    """``'pycocotools'`` or ``'faster-coco-eval'``: what ``coco_backend=name`` runs here
+    (``'auto'`` and ``'faster-coco-eval'`` fall back to pycocotools, the latter with a
+    warning, where the ``faster_coco_eval`` package does not import)."""
+    if name not in COCO_BACKENDS:
+        raise ValueError(f'evaluator.coco_backend: {name!r} is not allowed; allowed values: '
+                         f'{list(COCO_BACKENDS)}')
+    if name == 'pycocotools':
+        return name
+    try:
+        import faster_coco_eval  # noqa: F401
+    except ImportError:
+        if name == 'faster-coco-eval' and name not in _WARNED:
+            _WARNED.add(name)
+            warnings.warn("evaluator.coco_backend='faster-coco-eval': the package does not "
+                          'import here (pip install faster-coco-eval, see '
+                          'requirements/optional.txt); pycocotools computes the metric')
+        return 'pycocotools'
+    return 'faster-coco-eval'
+
+
+_FAST = []
+
+
+def coco_eval_class(backend: str):
+    """The ``COCOeval`` class that mmdet's ``CocoMetric`` should use for ``backend``
+    (a :func:`resolve_coco_backend` result), or None for its own (pycocotools)."""
+    if backend != 'faster-coco-eval':
+        return None
+    if not _FAST:
+        from faster_coco_eval import COCOeval_faster
+
+        class FasterCOCOeval(COCOeval_faster):
+            """faster-coco-eval's C++ ``COCOeval`` with pycocotools' signature, silent."""
+
+            def __init__(self, cocoGt=None, cocoDt=None, iouType='segm'):
+                super().__init__(cocoGt, cocoDt, iouType, print_function=lambda *a, **k: None)
+
+        _FAST.append(FasterCOCOeval)
+    return _FAST[0]
+
+
+@contextlib.contextmanager
+def detections_cap(model, max_per_img):
+    """Inside: the detector keeps at most ``max_per_img`` detections per image (its head's
+    or RoI head's ``test_cfg.max_per_img``); None changes nothing."""
+    if max_per_img is None:
+        yield
+        return
+    cfgs = []
+    for name in ('bbox_head', 'roi_head'):
+        cfg = getattr(getattr(model, name, None), 'test_cfg', None)
+        if cfg is not None and 'max_per_img' in cfg:
+            cfgs.append(cfg)
+    if not cfgs:
+        raise ValueError('evaluator.max_per_img: the model has no bbox_head or roi_head '
+                         'whose test_cfg has max_per_img')
+    saved = [cfg['max_per_img'] for cfg in cfgs]
+    for cfg in cfgs:
+        cfg['max_per_img'] = max_per_img
+    try:
+        yield
+    finally:
+        for cfg, value in zip(cfgs, saved):
+            cfg['max_per_img'] = value

@@ -1,0 +1,331 @@
+"""The speed-ups of a supernet candidate's scoring (issue 22) leave its reward unchanged.
+
+Fast: each exact piece against what it replaces (mmcv's NMS on boxes with tied scores,
+the private random state, the forward that ends after the searchable module, the COCO
+statistics of faster-coco-eval where it is installed). Slow: ``SupernetEvaluator`` on the
+300M DetNAS supernet and a few digits, every speed-up on against every one off, several
+paths, both BN modes: the same detections, bit for bit, and the same metrics.
+"""
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip('torch')
+pytest.importorskip('mmdet')
+
+from conftest import ROOT  # noqa: E402
+
+SUPERNET = os.path.join(ROOT, 'configs/detnas/'
+                        'retinanet_detnas-shufflenet-300M-supernet_fpn_digits.py')
+OFF = dict(cache_batches=False, stop_bn_forward=False, split_nms=False, coco_backend='pycocotools')
+
+
+def _random_boxes(g, n, classes, span=300.0, quantum=None):
+    xy = torch.rand(n, 2, generator=g) * span
+    wh = torch.rand(n, 2, generator=g) * span / 4 + 1
+    boxes = torch.cat([xy, xy + wh], 1)
+    scores = torch.rand(n, generator=g)
+    if quantum:  # few distinct values: ties everywhere, as in an untrained head
+        scores = (scores * quantum).floor() / quantum
+    return boxes, scores, torch.randint(0, classes, (n,), generator=g)
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_split_nms_is_mmcv_batched_nms(seed):
+    from mmcv.ops import batched_nms
+
+    from nas_det.engine.evaluators.scoring import split_batched_nms
+    g = torch.Generator().manual_seed(seed)
+    n, classes = [(50, 1), (400, 3), (2000, 10), (4360, 10), (3000, 80), (1000, 2)][seed]
+    for quantum in (None, 7, 1):
+        boxes, scores, labels = _random_boxes(g, n, classes, quantum=quantum)
+        for cfg in (dict(type='nms', iou_threshold=0.5), dict(type='nms', iou_threshold=0.3),
+                    dict(type='nms', iou_threshold=0.6, offset=1)):
+            want = batched_nms(boxes, scores, labels, cfg)
+            got = split_batched_nms(boxes, scores, labels, cfg)
+            assert torch.equal(got[1], want[1]), (seed, quantum, cfg)
+            assert torch.equal(got[0], want[0]), (seed, quantum, cfg)
+
+
+def test_split_nms_hands_what_it_cannot_split_to_mmcv():
+    from mmcv.ops import batched_nms
+
+    from nas_det.engine.evaluators.scoring import _splittable, split_batched_nms
+    g = torch.Generator().manual_seed(0)
+    boxes, scores, labels = _random_boxes(g, 300, 4, quantum=5)
+    cfg = dict(type='nms', iou_threshold=0.5)
+    assert _splittable(boxes, cfg, False)
+    negative = boxes - 100  # mmcv's class offsets may then let classes overlap
+    others = [(negative, cfg, False), (boxes, cfg, True),
+              (boxes, dict(cfg, class_agnostic=True), False),
+              (boxes, dict(type='soft_nms', iou_threshold=0.5), False), (boxes, None, False),
+              (boxes, dict(cfg, split_thr=100), False), (boxes, dict(cfg, max_num=10), False)]
+    assert not _splittable(boxes[:0], cfg, False)  # (mmcv fails on no boxes; heads skip NMS)
+    for b, c, agnostic in others:
+        assert not _splittable(b, c, agnostic)
+        n = b.shape[0]
+        want = batched_nms(b, scores[:n], labels[:n], c, agnostic)
+        got = split_batched_nms(b, scores[:n], labels[:n], c, agnostic)
+        assert torch.equal(got[1], want[1]) and torch.equal(got[0], want[0])
+
+
+def test_split_nms_context_swaps_mmdet_names_and_puts_them_back():
+    import mmdet.models.dense_heads.base_dense_head as bdh
+    import mmdet.models.layers.bbox_nms as bn
+    from mmcv.ops import batched_nms
+
+    from nas_det.engine.evaluators.scoring import split_batched_nms, split_nms
+    with split_nms():
+        assert bdh.batched_nms is split_batched_nms and bn.batched_nms is split_batched_nms
+    assert bdh.batched_nms is batched_nms and bn.batched_nms is batched_nms
+    with split_nms(False):
+        assert bdh.batched_nms is batched_nms
+
+
+def test_rng_scope_replays_and_leaves_the_global_state():
+    from nas_det.engine.evaluators.scoring import RNGScope
+
+    def draw():
+        return random.random(), float(np.random.rand()), float(torch.rand(1))
+
+    random.seed(5)
+    np.random.seed(5)
+    torch.manual_seed(5)
+    outside = draw()
+    random.seed(5)
+    np.random.seed(5)
+    torch.manual_seed(5)
+    first, again = RNGScope(3), RNGScope(3)
+    with first:
+        a = [draw(), draw()]
+    with again:
+        b = [draw()]
+    with again:  # a scope goes on where it stopped
+        b.append(draw())
+    assert a == b
+    assert draw() == outside  # the global state as if nothing had been drawn
+    with RNGScope(4):
+        assert draw() != a[0]
+
+
+def _toy_detector():
+    from mmengine.model import BaseModel
+    from torch import nn
+
+    class Toy(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.backbone = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4))
+            self.head = nn.Sequential(nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4))
+            self.head_calls = 0
+
+        def forward(self, inputs, data_samples=None, mode='tensor'):
+            x = self.backbone(inputs)
+            self.head_calls += 1
+            return self.head(x)
+
+    return Toy()
+
+
+def test_forward_until_ends_after_the_targets_with_the_same_statistics():
+    from nas_det.engine.evaluators import bn_recalibration
+    from nas_det.engine.evaluators.scoring import forward_until
+    torch.manual_seed(0)
+    full, cut = _toy_detector(), _toy_detector()
+    cut.load_state_dict(full.state_dict())
+    batches = [{'inputs': torch.randn(3, 3, 5, 5) * (i + 1)} for i in range(3)]
+    for model, stop in ((full, False), (cut, True)):
+        model.eval()
+        calls = None
+        with bn_recalibration([model.backbone]):
+            for b in batches:
+                seen = forward_until(model, b, [model.backbone], calls if stop else None)
+                calls = calls or seen
+    assert calls == [1]
+    assert full.head_calls == 3 and cut.head_calls == 1  # the first pass counts the calls
+    for k, v in full.state_dict().items():
+        assert torch.equal(v, cut.state_dict()[k]), k
+
+
+def _coco_preds(ann_file, seed, ties):
+    """Predictions for every image of ``ann_file``: its boxes moved and rescaled at random,
+    some relabelled, plus false positives of every size, scores with ``ties`` distinct
+    values at most (0: all distinct)."""
+    from mmengine.structures import InstanceData
+    from mmdet.structures import DetDataSample
+    with open(ann_file) as f:
+        coco = json.load(f)
+    rng = np.random.default_rng(seed)
+    cats = sorted(c['id'] for c in coco['categories'])
+    samples = []
+    for img in coco['images']:
+        w, h = img['width'], img['height']
+        boxes, labels = [], []
+        for a in coco['annotations']:
+            if a['image_id'] != img['id']:
+                continue
+            x, y, bw, bh = a['bbox']
+            for _ in range(rng.integers(1, 4)):
+                s = rng.uniform(0.7, 1.3, 2)
+                dx, dy = rng.normal(0, 0.15, 2) * (bw, bh)
+                boxes.append([x + dx, y + dy, x + dx + bw * s[0], y + dy + bh * s[1]])
+                lab = cats.index(a['category_id'])
+                labels.append(lab if rng.random() < 0.8 else int(rng.integers(len(cats))))
+        for _ in range(rng.integers(0, 15)):
+            side = float(np.exp(rng.uniform(np.log(4), np.log(max(w, h)))))
+            x, y = rng.uniform(0, w), rng.uniform(0, h)
+            boxes.append([x, y, x + side * rng.uniform(0.5, 1.5), y + side])
+            labels.append(int(rng.integers(len(cats))))
+        scores = rng.random(len(boxes))
+        if ties:
+            scores = np.floor(scores * ties) / ties + 0.01
+        s = DetDataSample(metainfo=dict(img_id=img['id'], ori_shape=(h, w)))
+        inst = InstanceData()
+        inst.bboxes = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+        inst.scores = torch.tensor(scores, dtype=torch.float32)
+        inst.labels = torch.tensor(labels, dtype=torch.long)
+        s.pred_instances = inst
+        samples.append(s)
+    return samples
+
+
+def _metrics(ann_file, samples, backend):
+    import nas_det  # noqa: F401
+    from mmengine.evaluator import Evaluator
+    from mmdet.evaluation import CocoMetric
+
+    from nas_det.engine.evaluators import local_metrics
+    metric = CocoMetric(ann_file=ann_file, metric='bbox')
+    metric.dataset_meta = dict(classes=tuple(str(i) for i in range(10)))
+    ev = Evaluator([metric])
+    ev.process(data_samples=samples, data_batch=None)
+    return local_metrics(ev, backend)
+
+
+@pytest.fixture(scope='module')
+def varied_coco(tmp_path_factory):
+    """A COCO-format set unlike the search's: sizes from 400 to 640 px, boxes from 4 to
+    400 px, up to 20 objects per image overlapping up to 60%, no clutter."""
+    from nas_det.data import make_detection_set
+    out = tmp_path_factory.mktemp('varied_coco')
+    make_detection_set(out, num_train=1, num_val=40, seed=7, img_size=(400, 640),
+                       scale_range=(4, 400), num_objects=(1, 20), max_overlap=0.6,
+                       clutter=False)
+    return os.path.join(str(out), 'annotations', 'instances_val.json')
+
+
+@pytest.mark.parametrize('which', ['digits', 'varied'])
+def test_faster_coco_eval_gives_pycocotools_statistics(which, tiny_det_data, varied_coco):
+    pytest.importorskip('faster_coco_eval')
+    from nas_det.engine.evaluators.scoring import resolve_coco_backend
+    assert resolve_coco_backend('auto') == 'faster-coco-eval'
+    ann = varied_coco if which == 'varied' else os.path.join(tiny_det_data, 'annotations',
+                                                             'instances_val.json')
+    for seed, ties in ((0, 0), (1, 5), (2, 0)):
+        samples = _coco_preds(ann, seed, ties)
+        slow = _metrics(ann, samples, 'pycocotools')
+        fast = _metrics(ann, samples, 'faster-coco-eval')
+        assert slow.keys() == fast.keys() and len(slow) == 6
+        assert 0.02 < slow['coco/bbox_mAP'] < 0.98  # neither trivial nor perfect
+        for k in slow:
+            assert fast[k] == pytest.approx(slow[k], abs=1e-6), k
+            assert abs(fast[k] - slow[k]) < 1e-12, k  # in fact to the last bits
+
+
+def test_coco_backend_falls_back_to_pycocotools(monkeypatch):
+    import sys
+
+    from nas_det.engine.evaluators import scoring
+    monkeypatch.setitem(sys.modules, 'faster_coco_eval', None)  # makes the import fail
+    assert scoring.resolve_coco_backend('auto') == 'pycocotools'
+    scoring._WARNED.discard('faster-coco-eval')
+    with pytest.warns(UserWarning, match='pycocotools computes the metric'):
+        assert scoring.resolve_coco_backend('faster-coco-eval') == 'pycocotools'
+    assert scoring.resolve_coco_backend('pycocotools') == 'pycocotools'
+    with pytest.raises(ValueError, match='coco_backend'):
+        scoring.resolve_coco_backend('fast')
+
+
+@pytest.fixture(scope='module')
+def supernet_runner(tiny_det_data, tmp_path_factory):
+    """The 300M DetNAS supernet under the digits RetinaNet, as built (untrained: every
+    val image gets 100 detections with scores full of ties, the hardest case for an
+    exact NMS), on the tiny digits set, with random flips in the recalibration batches'
+    pipeline (so a batch read again must be read under the same random state)."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+
+    import nas_det  # noqa: F401
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(SUPERNET)
+    d = tiny_det_data
+    cfg.merge_from_dict({'train_dataloader.dataset.data_root': d + '/',
+                         'val_dataloader.dataset.data_root': d + '/',
+                         'val_evaluator.ann_file': d + '/annotations/instances_val.json',
+                         'train_dataloader.batch_size': 2, 'val_dataloader.batch_size': 2,
+                         'model.test_cfg.score_thr': 0.001})
+    pipe = cfg.train_dataloader.dataset.pipeline
+    pipe.insert(len(pipe) - 1, dict(type='RandomFlip', prob=0.5))
+    cfg.work_dir = str(tmp_path_factory.mktemp('speedups'))
+    cfg.custom_hooks = []
+    cfg.log_level = 'WARNING'
+    return Runner.from_cfg(cfg)
+
+
+def _score(ev, path):
+    """Reward, metrics and every detection of ``path`` (as the metric received them)."""
+    dets = []
+    process = ev.evaluator.process
+
+    def recording(data_samples, data_batch=None):
+        for s in data_samples:
+            p = s.pred_instances
+            dets.append((s.img_id, p.bboxes.clone(), p.scores.clone(), p.labels.clone()))
+        return process(data_samples=data_samples, data_batch=data_batch)
+
+    ev.evaluator.process = recording
+    try:
+        res = ev(path)
+    finally:
+        del ev.evaluator.process
+    return res, dets
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('bn_mode', ['recalibrate', 'train'])
+def test_every_speedup_on_gives_the_rewards_of_every_one_off(bn_mode, supernet_runner):
+    from nas_det.engine.evaluators import SupernetEvaluator
+    from nas_det.engine.hooks import searchable_modules
+    runner = supernet_runner
+    modules = searchable_modules(runner.model)
+    common = dict(bn_mode=bn_mode, bn_batches=3, num_val_images=6)
+    on = SupernetEvaluator(runner, modules=modules, max_per_img=100, **common)  # the model's cap
+    off = SupernetEvaluator(runner, modules=modules, **common, **OFF)
+    with pytest.warns(UserWarning, match='cache_max_mb=0'):  # over the cap: read every time
+        SupernetEvaluator(runner, modules=modules, cache_max_mb=0, **common)(
+            modules[0][1].search_space.sample(random.Random(9)))
+    streamed = SupernetEvaluator(runner, modules=modules, cache_max_mb=0, **common)
+    rng = random.Random(0)
+    state = torch.get_rng_state()
+    for i in range(3):
+        path = modules[0][1].search_space.sample(rng)
+        (a, da), (b, db), (c, dc) = _score(on, path), _score(off, path), _score(streamed, path)
+        assert len(da) == 6 and sum(len(d[1]) for d in da) == 600  # 100 per image, untrained
+        for x, y, z in zip(da, db, dc):
+            assert x[0] == y[0] == z[0]
+            for t in range(1, 4):
+                assert torch.equal(x[t], y[t]) and torch.equal(x[t], z[t]), (i, x[0], t)
+        assert a.metrics == b.metrics == c.metrics
+        assert a.reward == b.reward == c.reward
+        assert abs(a.reward - b.reward) <= 1e-6
+    assert torch.equal(torch.get_rng_state(), state)  # scoring leaves the global RNG alone
+    assert set(on._cached) == ({'bn', 'val'} if bn_mode == 'recalibrate' else {'val'})
+    assert not off._cached and not streamed._cached
+    p = on.profile.per_candidate()
+    assert p['n'] == 3 and p['wall']['forward'] > 0 and p['wall']['postprocess'] > 0
+    assert (p['wall']['bn'] > 0) == (bn_mode == 'recalibrate')
+    assert p['wall']['metric'] > 0 and off.profile.per_candidate()['wall']['data'] > 0
