@@ -29,15 +29,27 @@ collated and put through the model's data preprocessor once, outside the timings
    per step, as in training; the subnet is built on the first sampled path. These run
    first, while this process is still small: Linux carries a parent's peak RSS into a
    child's ``ru_maxrss`` across ``exec`` of a vfork'ed child.
-4. **Search**: seconds per evaluated candidate of ``SupernetEvaluator`` (BN recalibration
-   + validation + COCO metric) on a Runner built from ``SEARCH_CONFIG`` with its search
-   phase's ``train_cfg`` and evaluator settings, on ``--candidates`` random paths after
-   one untimed candidate that fills the evaluator's batch caches. Untrained weights
-   unless ``--checkpoint`` (the Runner's model as built, before ``init_weights``): its
-   scores sit near 0.5, so every val image gets ``max_per_img`` detections and NMS and
-   COCO evaluation run at their most costly; with the head's prior-initialised bias it
-   would make none and COCO evaluation would be nearly free. The output gives the
-   detections per image and says which case it was.
+4. **Search** (issue 22): seconds per scored candidate of ``SupernetEvaluator`` on a
+   Runner built from ``SEARCH_CONFIG``'s search phase (its evaluator settings: 4 BN
+   batches of 8, 48 held-out val images; ``--val-images``), for each ``--search-bn-modes``
+   (``recalibrate``, the paper; ``train``, BN batch statistics), with every speed-up off
+   (``SPEEDUPS_OFF``) and with the defaults (all on), and, with ``--peer-dir``, mmrazor
+   1.0.0's ``EvolutionSearchLoop._val_candidate`` on its DetNAS supernet under the same
+   neck, head, data and metric (``PeerScorer``). The same ``--candidates`` random paths
+   for all (mapped op by op onto mmrazor's supernet), in rotating order, after one cold
+   round that fills the caches and is left out. Reported: the median seconds per
+   candidate (wall; and CPU time of this process, which other jobs on the machine touch
+   less), each scorer's profile (data, bn, forward, postprocess, metric; wall/CPU), the
+   ratios on/off and on/mmrazor (goal <= 0.5: the median of per-round wall ratios, and
+   the ratio of CPU totals), the largest reward difference on vs off (0: the speed-ups
+   are exact), and the 1-min load average at the start and end of this part. Untrained
+   weights unless ``--checkpoint`` (then no peer): the Runner's model as built, before
+   ``init_weights``, scores near 0.5, so every val image gets ``max_per_img`` detections
+   and NMS and COCO evaluation run at their most costly (the output says so).
+   ``--only-search`` runs this part alone::
+
+       bash shared/peers/setup_peers.sh   # PY=... PEER_DIR=/tmp/peers (see its README)
+       python bench/detnas.py --only-search --peer-dir /tmp/peers --candidates 5
 
 Timings are wall clock on whatever else the machine runs; the summary gives the load
 average. On a 2-core machine shared with other jobs, 2 torch threads can be several
@@ -53,6 +65,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -275,13 +288,21 @@ def measure_steps(args, torch) -> dict:
             'finite_losses': all(map(lambda v: v == v and abs(v) != float('inf'), losses))}
 
 
-def measure_search(args, torch) -> dict:
-    from mmengine.config import Config
-    from mmengine.runner import Runner
-    from nas_det.engine.evaluators import SupernetEvaluator
-    from nas_det.engine.hooks import searchable_modules
-    from nas_det.engine.launch.phases import PHASES, PhaseContext, normalize_phases, phase_config
+SPEEDUPS_OFF = dict(cache_batches=False, stop_bn_forward=False, split_nms=False,
+                    coco_backend='pycocotools')
+"""``SupernetEvaluator`` settings with every speed-up of issue 22 switched off."""
 
+PEER_OPS = {'shuffle3x3': 'shuffle_3x3', 'shuffle5x5': 'shuffle_5x5',
+            'shuffle7x7': 'shuffle_7x7', 'xception3x3': 'shuffle_xception'}
+"""Our DetNAS op names -> mmrazor's ``OneShotMutableOP`` candidate names."""
+
+
+def search_config(args):
+    """The search phase's config of ``SEARCH_CONFIG`` on ``args.data_root`` (the held-out
+    split written first), with checkpointing and the sampling hook dropped, and the
+    evaluator's settings (``--tiny``: 1 BN batch, 2 val images; ``--val-images``)."""
+    from mmengine.config import Config
+    from nas_det.engine.launch.phases import PHASES, PhaseContext, normalize_phases, phase_config
     cfg = Config.fromfile(SEARCH_CONFIG)
     root = args.data_root + '/'  # the held-out split is written beside the annotations
     cfg.merge_from_dict({**data_options(root), 'heldout_split.data_root': root,
@@ -292,56 +313,262 @@ def measure_search(args, torch) -> dict:
     over = [o for name, o in phases if name == 'search']
     if not over:
         raise ValueError(f'{SEARCH_CONFIG}: phases has no search phase')
-    over = over[0]
-    with tempfile.TemporaryDirectory(prefix='detnas_bench_') as wd:
-        for name, o in phases:  # data preparation before the search (held-out split files)
-            if name == 'split':
-                PHASES[name](phase_config(cfg, o, os.path.join(wd, name)), PhaseContext(wd))
-        pcfg = phase_config(cfg, over, wd)
-        pcfg.load_from = None
-        pcfg.resume = False
-        pcfg.custom_hooks = [h for h in pcfg.get('custom_hooks', [])
-                             if h.get('type') != 'UniformSamplingHook']
-        pcfg.default_hooks = dict(pcfg.get('default_hooks', {}), checkpoint=None)
-        pcfg.log_level = 'WARNING'
-        ev_cfg = {k: v for k, v in pcfg.train_cfg.evaluator.items() if k != 'type'}
-        if args.tiny:
-            ev_cfg.update(bn_batches=1, num_val_images=2)
-        runner = Runner.from_cfg(pcfg)
-        if args.checkpoint:
-            runner.load_checkpoint(args.checkpoint, map_location='cpu')
-        modules = searchable_modules(runner.model)
-        ev = SupernetEvaluator(runner, modules=modules, **ev_cfg)
-        model, detections = runner.model, []
-        val_step = model.val_step
+    wd = tempfile.mkdtemp(prefix='detnas_bench_')
+    for name, o in phases:  # data preparation before the search (held-out split files)
+        if name == 'split':
+            PHASES[name](phase_config(cfg, o, os.path.join(wd, name)), PhaseContext(wd))
+    pcfg = phase_config(cfg, over[0], wd)
+    pcfg.load_from = None
+    pcfg.resume = False
+    pcfg.custom_hooks = [h for h in pcfg.get('custom_hooks', [])
+                         if h.get('type') != 'UniformSamplingHook']
+    pcfg.default_hooks = dict(pcfg.get('default_hooks', {}), checkpoint=None)
+    pcfg.log_level = 'WARNING'
+    ev_cfg = {k: v for k, v in pcfg.train_cfg.evaluator.items() if k != 'type'}
+    if args.tiny:
+        ev_cfg.update(bn_batches=1, num_val_images=2)
+    if args.val_images:
+        ev_cfg['num_val_images'] = args.val_images
+    return pcfg, ev_cfg, wd
 
-        def counting_val_step(data):  # count the detections the metric gets
-            out = val_step(data)
-            detections[-1] += sum(len(o.pred_instances) for o in out)
+
+class PeerScorer:
+    """mmrazor 1.0.0's scoring of one candidate, ``EvolutionSearchLoop._val_candidate``
+    (BN calibration when asked, validation, ``Evaluator.evaluate``), on mmrazor's DetNAS
+    supernet (``SPOS`` over ``SearchableShuffleNetV2``, the 300M space) under the same
+    detector neck and head, data, batch sizes, test settings and metric as ours.
+
+    ``bn_mode='train'`` is mmrazor's ``norm_training=True`` (what its DetNAS search config
+    sets); ``'recalibrate'`` its ``calibrate_sample_num`` = our BN batches x batch size. Its
+    loaders read in this process (``num_workers=0``, as ours). Where the time goes is
+    recorded in ``profile`` as for ours (``bn``: the whole calibration).
+    """
+
+    def __init__(self, peer_dir, pcfg, ev_cfg, bn_mode, work_dir):
+        import copy
+        from mmengine.runner import Runner
+
+        from nas_det.engine.evaluators.scoring import Profile
+        sys.path.insert(0, os.path.abspath(peer_dir))
+        import mmrazor.engine  # noqa: F401  (registers EvolutionSearchLoop)
+        import mmrazor.models  # noqa: F401
+        from mmrazor.utils import register_all_modules
+        register_all_modules(False)
+        pc = copy.deepcopy(pcfg)
+        arch = copy.deepcopy(pc.model)
+        ours = arch['backbone']
+        mutable = dict(_scope_='mmrazor', type='OneShotMutableOP', candidates=dict(
+            shuffle_3x3=dict(type='ShuffleBlock', kernel_size=3),
+            shuffle_5x5=dict(type='ShuffleBlock', kernel_size=5),
+            shuffle_7x7=dict(type='ShuffleBlock', kernel_size=7),
+            shuffle_xception=dict(type='ShuffleXception')))
+        arch['backbone'] = dict(
+            _scope_='mmrazor', type='SearchableShuffleNetV2', widen_factor=1.0,
+            out_indices=tuple(ours.get('out_indices', (0, 1, 2, 3))), with_last_layer=False,
+            norm_cfg=dict(ours.get('norm_cfg', dict(type='BN', requires_grad=True))),
+            arch_setting=[[c, n, mutable] for c, n in ((64, 4), (160, 4), (320, 8), (640, 4))])
+        pc.model = dict(type='mmrazor.SPOS', architecture=arch,
+                        mutator=dict(type='mmrazor.NasMutator'),
+                        norm_training=bn_mode == 'train')
+        val = copy.deepcopy(pc.val_dataloader)
+        if ev_cfg.get('num_val_images'):
+            val['dataset']['indices'] = ev_cfg['num_val_images']
+        for dl in (val, pc.train_dataloader):
+            dl.update(num_workers=0, persistent_workers=False)
+        if ev_cfg.get('batch_size'):
+            val['batch_size'] = pc.train_dataloader['batch_size'] = ev_cfg['batch_size']
+        calib = -1
+        if bn_mode == 'recalibrate':
+            calib = ev_cfg.get('bn_batches', 20) * pc.train_dataloader['batch_size']
+        pc.train_cfg = dict(
+            type='mmrazor.EvolutionSearchLoop', dataloader=val, evaluator=pc.val_evaluator,
+            max_epochs=1, num_candidates=10, top_k=4, num_mutation=4, num_crossover=4,
+            calibrate_sample_num=calib, constraints_range=dict(flops=(0, 1e12)),
+            score_key=ev_cfg.get('metric', 'coco/bbox_mAP'))
+        pc.work_dir = work_dir
+        pc.pop('phases', None)
+        self.runner = Runner.from_cfg(pc)
+        self.loop = self.runner.train_loop
+        self.model = self.runner.model
+        groups = list(self.model.mutator.search_groups)
+        if len(groups) != 20:
+            raise RuntimeError(f'mmrazor supernet: {len(groups)} search groups, 20 expected')
+        self.groups = groups
+        self.profile = Profile()
+        self._instrument()
+
+    def _instrument(self):
+        loop, prof = self.loop, self.profile
+        evaluator = loop.evaluator
+        process, evaluate = evaluator.process, evaluator.evaluate
+        calibrate = loop.calibrate_bn_statistics
+
+        def timed(part, fn):
+            def run(*a, **k):
+                with prof.part(part):
+                    return fn(*a, **k)
+            return run
+
+        def timed_calibration(*a, **k):  # its post-processing counts as calibration
+            w, c = prof.wall['postprocess'], prof.cpu['postprocess']
+            with prof.part('bn'):
+                out = calibrate(*a, **k)
+            prof.wall['postprocess'], prof.cpu['postprocess'] = w, c
             return out
 
-        model.val_step = counting_val_step
+        evaluator.process = timed('metric', process)
+        evaluator.evaluate = timed('metric', evaluate)
+        loop.calibrate_bn_statistics = timed_calibration
+
+        class TimedLoader:  # reading + decoding + collating the val batches
+            def __init__(self, loader):
+                self.loader, self.dataset = loader, loader.dataset
+
+            def __len__(self):
+                return len(self.loader)
+
+            def __iter__(self):
+                it = iter(self.loader)
+                while True:
+                    with prof.part('data'):
+                        batch = next(it, None)
+                    if batch is None:
+                        return
+                    yield batch
+
+        loop.dataloader = TimedLoader(loop.dataloader)
+
+    def __call__(self, genotype):
+        """Score ``genotype`` (our path, mapped op by op); returns the reward."""
+        from nas_det.engine.evaluators.scoring import timed_postprocess
+        self.model.mutator.set_choices(
+            {g: PEER_OPS[op] for g, op in zip(self.groups, genotype.ops)})
+        prof = self.profile
+        before = sum(prof.wall.values()), sum(prof.cpu.values())
+        w, c = time.perf_counter(), time.process_time()
+        with timed_postprocess(self.model, prof), contextlib.redirect_stdout(io.StringIO()):
+            metrics = self.loop._val_candidate()
+        # what no part took: the forward passes (and mmrazor's own bookkeeping)
+        prof.add('forward', time.perf_counter() - w - (sum(prof.wall.values()) - before[0]),
+                 time.process_time() - c - (sum(prof.cpu.values()) - before[1]))
+        prof.n += 1
+        return float(metrics.get('coco/bbox_mAP', float('nan')))
+
+
+def measure_search(args, torch) -> dict:
+    """Per candidate: our evaluator with every speed-up off, with the defaults (all on),
+    and mmrazor's scoring where ``--peer-dir`` holds it, on the same paths, in rotating
+    order (a round scores one path with each; the first round, cold, is left out)."""
+
+    pcfg, ev_cfg, wd = search_config(args)
+    try:
+        return _measure_search(args, pcfg, ev_cfg, wd)
+    finally:
+        shutil.rmtree(wd, ignore_errors=True)
+
+
+def _measure_search(args, pcfg, ev_cfg, wd) -> dict:
+    from mmengine.runner import Runner
+    from nas_det.engine.evaluators import SupernetEvaluator
+    from nas_det.engine.hooks import searchable_modules
+
+    runner = Runner.from_cfg(pcfg)
+    if args.checkpoint:
+        runner.load_checkpoint(args.checkpoint, map_location='cpu')
+    modules = searchable_modules(runner.model)
+    space = modules[0][1].search_space
+    peer_dir = args.peer_dir
+    if peer_dir and args.checkpoint:
+        print('[search] --checkpoint: the peer has no trained weights; it is left out',
+              flush=True)
+        peer_dir = None
+    out = {'evaluator': ev_cfg, 'checkpoint': args.checkpoint, 'modes': {},
+           'max_per_img': (pcfg.model.get('test_cfg') or {}).get('max_per_img'),
+           'load_start': os.getloadavg()}
+    for mode in args.search_bn_modes:
+        cfg = dict(ev_cfg, bn_mode=mode)
+        scorers = {'off': SupernetEvaluator(runner, modules=modules, **cfg, **SPEEDUPS_OFF),
+                   'on': SupernetEvaluator(runner, modules=modules, **cfg)}
+        if peer_dir:
+            scorers['mmrazor'] = PeerScorer(peer_dir, pcfg, cfg, mode,
+                                            os.path.join(wd, f'peer_{mode}'))
         rng = random.Random(args.seed + 1)
-        space = modules[0][1].search_space
+        paths = [space.sample(rng) for _ in range(args.candidates + 1)]
+        names = list(scorers)
+        rows = []
+        for r, path in enumerate(paths):
+            row = {}
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                sc = scorers[name]
+                w, c = time.perf_counter(), time.process_time()
+                with contextlib.redirect_stdout(io.StringIO()):  # pycocotools' tables
+                    res = sc(path)
+                reward = res if isinstance(res, float) else res.reward
+                row[name] = {'wall': time.perf_counter() - w, 'cpu': time.process_time() - c,
+                             'reward': reward,
+                             'detections': getattr(sc, 'last_detections', None)}
+            rows.append(row)
+            if r == 0:  # the cold round: caches filled, first touch; left out
+                for sc in scorers.values():
+                    sc.profile.reset()
+            print(f'[search] {mode} {"cold " if r == 0 else ""}round {r}: ' + ', '.join(
+                f'{k} {v["wall"]:.2f} s (cpu {v["cpu"]:.2f}) reward {v["reward"]:.6g}'
+                for k, v in row.items()), flush=True)
+        out['modes'][mode] = {
+            'rows': rows, 'val_images': len(scorers['on'].val_set),
+            'bn_batch_size': scorers['on'].train_bs,
+            'coco_backend': scorers['on'].coco_backend,
+            'profiles': {k: sc.profile.per_candidate() for k, sc in scorers.items()}}
+    out['load_end'] = os.getloadavg()
+    return out
 
-        def evaluate():
-            detections.append(0)
-            with contextlib.redirect_stdout(io.StringIO()):  # pycocotools' tables
-                return ev(space.sample(rng))
 
-        t = time.perf_counter()
-        evaluate()  # untimed: decodes and caches the recalibration and val batches
-        cold = time.perf_counter() - t
-        ev.timing = {'bn': 0.0, 'val': 0.0, 'n': 0}
-        del detections[:]
-        results = [evaluate() for _ in range(args.candidates)]
-    timing = dict(ev.timing)
-    print(f'[search] timing {timing}; first (cold) candidate {cold:.2f} s; rewards '
-          f'{[round(r.reward, 4) for r in results]}; detections {detections}', flush=True)
-    return {'timing': timing, 'cold_s': cold, 'detections': detections, 'evaluator': ev_cfg,
-            'val_images': len(ev.val_set), 'bn_batch_size': ev.train_bs,
-            'max_per_img': (pcfg.model.get('test_cfg') or {}).get('max_per_img'),
-            'checkpoint': args.checkpoint}
+def search_summary(args, search) -> None:
+    med = statistics.median
+    e = search['evaluator']
+    load = ' / '.join(f'{a:.1f}' for a in search['load_start'][:1] + search['load_end'][:1])
+    first = next(iter(search['modes'].values()))
+    print(f'4. search, per candidate: {med(r["on"]["wall"] for r in first["rows"][1:]):.2f} s '
+          f'(ours with the speed-ups, bn_mode={next(iter(search["modes"]))!r}, median); '
+          f'{args.candidates} paths per mode after a cold one, rotating order; 1-min load '
+          f'average {load} at start / end of this part')
+    for mode, m in search['modes'].items():
+        rows = m['rows'][1:]
+        names = list(m['rows'][0])
+        print(f'   bn_mode={mode!r}: {e.get("bn_batches")} BN batches of {m["bn_batch_size"]}, '
+              f'{m["val_images"]} val images; weights: {search["checkpoint"] or "untrained"}; '
+              f'COCO evaluation with speed-ups: {m["coco_backend"]}')
+        for name in names:
+            wall = [r[name]['wall'] for r in rows]
+            cpu = [r[name]['cpu'] for r in rows]
+            p = m['profiles'][name]
+            parts = ', '.join(f'{k} {p["wall"][k]:.2f}/{p["cpu"][k]:.2f}' for k in p['wall'])
+            label = {'off': 'ours, speed-ups off', 'on': 'ours, speed-ups on ',
+                     'mmrazor': 'mmrazor 1.0.0      '}[name]
+            print(f'   {label}: {med(wall):.2f} s per candidate (median; cpu {med(cpu):.2f} s); '
+                  f'cold {m["rows"][0][name]["wall"]:.2f} s')
+            print(f'      profile, s per candidate (wall/cpu): {parts}')
+        def ratio(a, b):
+            return (med(r[a]['wall'] / r[b]['wall'] for r in rows),
+                    sum(r[a]['cpu'] for r in rows) / sum(r[b]['cpu'] for r in rows))
+        pairs = [('on', 'off')] + [(x, 'mmrazor') for x in ('on', 'off') if 'mmrazor' in names]
+        for a, b in pairs:
+            w, c = ratio(a, b)
+            goal = ' (goal <= 0.5)' if (a, b) == ('on', 'mmrazor') else ''
+            print(f'   ratio {a}/{b}: {w:.3f} (median of per-round wall ratios), {c:.3f} '
+                  f'(cpu totals){goal}')
+        diff = max(abs(r['on']['reward'] - r['off']['reward']) for r in m['rows'])
+        print(f'   rewards on vs off: largest difference {diff:.3g} over {len(m["rows"])} paths')
+        det = [r['on']['detections'] / m['val_images'] for r in m['rows']]
+        print(f'   detections per val image: {[round(d, 1) for d in det]}')
+        cap = search['max_per_img']
+        if cap and all(d >= cap for d in det):
+            why = 'scores above the threshold' + ('' if search['checkpoint'] else ', untrained')
+            print(f'   NOTE: every val image got max_per_img={cap} detections ({why}): NMS and '
+                  'COCO eval run at their most costly.')
+        if not all(det):
+            print('   NOTE: some candidates made no detection (untrained weights score below '
+                  'the threshold), so their COCO eval was nearly free.')
 
 
 def summary(args, torch, load0, mem, steps, search) -> None:
@@ -385,27 +612,7 @@ def summary(args, torch, load0, mem, steps, search) -> None:
         ds = mem['supernet']['maxrss_mb'] - mem['subnet']['maxrss_mb']
         print(f'   supernet - subnet peak: {ds:.0f} MiB')
     if search:
-        t = search['timing']
-        n, tot = t['n'], t['bn'] + t['val']
-        e = search['evaluator']
-        print(f'4. search, per candidate: {tot / n:.2f} s = BN recalibration {t["bn"] / n:.2f} s '
-              f'({100 * t["bn"] / tot:.0f}%) + validation {t["val"] / n:.2f} s '
-              f'({100 * t["val"] / tot:.0f}%); n={n} (cached batches; first, cold candidate '
-              f'{search["cold_s"]:.2f} s)')
-        print(f'   {e.get("bn_batches")} BN batches of {search["bn_batch_size"]}, '
-              f'{search["val_images"]} val images; weights: '
-              f'{search["checkpoint"] or "untrained"}')
-        det = search['detections']
-        print(f'   detections per val image: {[round(d / search["val_images"], 1) for d in det]}')
-        cap = search['max_per_img']
-        if cap and all(d >= cap * search['val_images'] for d in det):
-            why = 'scores above the threshold' + ('' if search['checkpoint'] else ', untrained')
-            print(f'   NOTE: every val image got max_per_img={cap} detections ({why}): NMS and '
-                  'COCO eval run at their most costly, the validation share is an upper bound.')
-        if not all(det):
-            print(f'   NOTE: {sum(not d for d in det)}/{n} candidates made no detection (untrained '
-                  'weights score below the threshold), so their COCO eval was nearly free: the '
-                  'validation share is a lower bound for a trained supernet.')
+        search_summary(args, search)
     print(line, flush=True)
 
 
@@ -425,6 +632,15 @@ def main(argv=None) -> None:
     p.add_argument('--skip-memory', action='store_true')
     p.add_argument('--skip-search', action='store_true')
     p.add_argument('--checkpoint', help='supernet checkpoint for the search timing')
+    p.add_argument('--search-bn-modes', nargs='+', default=['recalibrate', 'train'],
+                   choices=('recalibrate', 'train'), help="the evaluator's bn_mode(s) timed")
+    p.add_argument('--val-images', type=int, default=None,
+                   help="val images per candidate (default: the search config's 48)")
+    p.add_argument('--peer-dir', default=None,
+                   help='a folder holding mmrazor 1.0.0 (shared/peers/setup_peers.sh): its '
+                   'EvolutionSearchLoop scores the same paths in the search part')
+    p.add_argument('--only-search', action='store_true',
+                   help='the search part alone (no memory, no training steps)')
     p.add_argument('--mode', choices=('bench', 'supernet', 'subnet'), default='bench',
                    help='internal: supernet/subnet run the memory child process')
     p.add_argument('--data-root', default=os.path.join(ROOT, 'data/digits_det'),
@@ -451,12 +667,19 @@ def main(argv=None) -> None:
         raise ValueError(f'--checkpoint: no file at {args.checkpoint!r}')
     if args.checkpoint:
         args.checkpoint = os.path.abspath(args.checkpoint)
+    if args.val_images is not None and args.val_images < 1:
+        raise ValueError(f'--val-images: a positive integer is expected, got {args.val_images}')
+    if args.peer_dir and not os.path.isdir(os.path.join(args.peer_dir, 'mmrazor')):
+        raise ValueError(f'--peer-dir: no mmrazor package in {args.peer_dir!r} (install it '
+                         'there with shared/peers/setup_peers.sh)')
+    if args.only_search and args.skip_search:
+        raise ValueError('--only-search and --skip-search exclude each other')
     if args.mode != 'bench':
         return memory_mode(args)
     t0, load0 = time.perf_counter(), os.getloadavg()[0]
-    mem = None if args.skip_memory else measure_memory(args)  # first: this process is small
+    mem = None if args.skip_memory or args.only_search else measure_memory(args)  # first: small
     torch = setup(args.threads, args.data_root)
-    steps = measure_steps(args, torch)
+    steps = None if args.only_search else measure_steps(args, torch)
     search = None if args.skip_search else measure_search(args, torch)
     summary(args, torch, load0, mem, steps, search)
     print(f'total {time.perf_counter() - t0:.0f} s')

@@ -109,6 +109,13 @@ def test_detnas_bench_tiny(tmp_path):
     assert 10 < peak < 1e5
     per_cand = grab(r'4\. search, per candidate: {n} s', out)
     assert 0 < per_cand < 300
+    # both BN modes, each with the speed-ups off and on, the same rewards, a profile each
+    assert re.findall(r"bn_mode='(\w+)': 1 BN batches", out) == ['recalibrate', 'train']
+    assert re.findall(r'rewards on vs off: largest difference (\S+) over 2 paths', out) == ['0'] * 2
+    assert len(re.findall(r'ratio on/off: ' + NUM, out)) == 2
+    for w, c in re.findall(rf'profile, s per candidate \(wall/cpu\): data ({NUM})/({NUM})', out):
+        assert float(w) >= 0 and float(c) >= 0
+    assert len(re.findall(r'profile, s per candidate', out)) == 4
 
 
 @pytest.mark.slow
