@@ -72,7 +72,7 @@ class SupernetEvaluator:
     every candidate, so candidates are compared on equal terms.
 
     The speed-up switches below change the time a candidate takes, never its reward: each
-    gives the same reward with it on and off (``tests/test_search_speedups.py``; figures
+    gives the same reward with it on and off (``tests/engine/test_search_speedups.py``; figures
     in ``docs/experiments/search_throughput.md``). ``profile`` (a
     :class:`~nas_det.engine.evaluators.scoring.Profile`) holds where the time went.
 
