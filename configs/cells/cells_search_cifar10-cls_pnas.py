@@ -8,9 +8,10 @@
 # trained 20 epochs with N=2 cells per stage and F=24 (recalled from the paper, not in
 # ANCHORS.md: verify). The exported PNASNet-5-style network: pnasnet-5_cifar10-cls.py.
 #
-# Expected cost: not measured yet (no CPU or GPU per-iteration time); a child = 20 x 45,000
-# = 900,000 images, 1,160 children, at the per-image time that tests/e2e/test_paper_configs.py
-# -s logs (`time:` per iteration of batch 2).
+# Cost: 13.4 s per training iteration of batch 64 (timed at 32, scaled linearly) at 32x32 on 1 CPU
+# thread of a shared 2-core machine, load 4.4 (CPU figure, measured by bench/config_cost.py; no
+# GPU run yet) x 16,311,920 iterations (1,160 children x 14,062 iterations) = 60,852 CPU-hours.
+# GPU hours not yet measured.
 _base_ = './cells_search_cifar10-cls.py'
 
 cells_per_stage = 2

@@ -8,6 +8,9 @@
 # coco_detection.py), init_cfg.checkpoint your ImageNet supernet checkpoint (here or with
 # --cfg-options model.backbone.init_cfg.checkpoint=PATH; its 'backbone.' prefix is stripped
 # and its last conv, unused by the detector, is skipped).
+# Cost: 66.1 s per training iteration of batch 2 per GPU at 800x1333 on 1 CPU thread of a shared
+# 2-core machine, load 4.3 (CPU figure, measured by bench/config_cost.py; no GPU run yet) x 90,000
+# iterations x 8 GPUs = 13,212 CPU-hours. GPU hours not yet measured.
 _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
     '../_base_/models/detnas_shufflenet-300M_supernet.py',

@@ -18,9 +18,12 @@
 # (the paper iterates it optionally); its own experiments are classification (ImageNet,
 # JFT), so the detection schedule is mmdet's 1x, not a paper figure.
 #
-# Expected cost: not measured yet (no CPU or GPU per-iteration time); 12 epochs of 117,266
-# images = 703,596 images at the per-image time that tests/e2e/test_paper_configs.py -s logs
-# (`time:` per iteration of batch 2), plus as much again to retrain the expanded network.
+# The cost below is the regularized training only: retraining the expanded network costs
+# about as much again.
+# Cost: 81.6 s per training iteration of batch 2 per GPU at 800x1333 on 1 CPU thread of a shared
+# 2-core machine, load 4.8 (CPU figure, measured by bench/config_cost.py; no GPU run yet) x 87,960
+# iterations (12 epochs x 7,330 iterations of 117,266 images) x 8 GPUs = 15,949 CPU-hours. GPU
+# hours not yet measured.
 _base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['nas_det'], allow_failed_imports=False)
 model = dict(backbone=dict(frozen_stages=-1, norm_eval=False))

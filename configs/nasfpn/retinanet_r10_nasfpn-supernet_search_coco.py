@@ -11,10 +11,11 @@
 # config), GA of population 50, 20 generations as DetNAS (1,000 candidates, each one
 # validation on 5,000 images after BN re-estimation on 200 batches).
 #
-# Expected cost: not measured yet (no CPU or GPU per-iteration time for the supernet);
-# 50 epochs = 5.61M images at the per-image time that tests/e2e/test_paper_configs.py -s logs
-# (`time:` per iteration of batch 2). For scale: the controller's proxy child measured
-# about 6 s per 512x512 image on one CPU thread.
+# Cost: 92.3 s per training iteration of batch 8 per GPU at 512x512 on 1 CPU thread of a shared
+# 2-core machine, load 4.3 (CPU figure, measured by bench/config_cost.py; no GPU run yet) x 87,708
+# iterations x 8 GPUs = 17,987 CPU-hours; search: 1,000 candidates x (200 BN batches + 5,000
+# images) of no-grad forward at 15.2 s per batch = 3,493 CPU-hours; total 21,480 CPU-hours. GPU
+# hours not yet measured.
 _base_ = './retinanet_r10_nasfpn_search_coco.py'
 
 supernet_epochs = 50

@@ -7,6 +7,10 @@
 # checkpoint; set model.backbone.init_cfg to one if you have it (the first block of each
 # stage of a ResNet-18 checkpoint loads by name).
 #   python tools/search.py configs/nasfpn/retinanet_r10_nasfpn_proxy-512_coco.py  # trains the published pyramid
+# Cost: 102.1 s per training iteration of batch 8 per GPU at 512x512 on 1 CPU thread of a shared
+# 2-core machine, load 4.2 (CPU figure, measured by bench/config_cost.py; no GPU run yet) x 91,650
+# iterations (50 epochs x 1,833 iterations of 117,266 images) x 8 GPUs = 20,790 CPU-hours. GPU
+# hours not yet measured.
 _base_ = './retinanet_r50_nasfpn-published_crop640-50e_coco.py'
 img_size = 512
 norm_cfg = dict(type='BN', requires_grad=True)

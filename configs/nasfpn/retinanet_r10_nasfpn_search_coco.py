@@ -25,10 +25,10 @@
 #     iterations (the paper's proxy schedule is not given beyond "10 epochs"); stack_times=1
 #     in the proxy (not stated in ANCHORS.md: verify against the paper).
 #
-# Expected cost, a CPU figure until a GPU run exists: one proxy iteration, batch 2 at
-# 512x512, took 11.6-12.2 s on one CPU thread (OMP_NUM_THREADS=1, 2 iterations of
-# tests/e2e/test_paper_configs.py), about 6 s per image; a child = 17,542 x 64 = 1.12M images
-# -> about 1,900 CPU-hours, 8,000 children -> about 15M CPU-hours. No GPU time measured.
+# Cost: 757.4 s per training iteration of batch 64 (timed at 8, scaled linearly) at 512x512 on 1
+# CPU thread of a shared 2-core machine, load 5.2 (CPU figure, measured by bench/config_cost.py;
+# no GPU run yet) x 140,336,000 iterations (8,000 children x 17,542 iterations) = 29,526,093
+# CPU-hours. GPU hours not yet measured.
 _base_ = [
     './retinanet_r10_nasfpn_proxy-512_coco.py',
     '../_base_/coco_heldout_search.py',

@@ -6,6 +6,10 @@
 # (nas_det never downloads at run time). Trains with mmdet's tools/train.py:
 #   python $MMDET/.mim/tools/train.py configs/nasfpn/retinanet_r50_nasfpn-published_crop640-50e_coco.py
 # The export phase of the NAS-FPN searches writes this config with the searched pyramid.
+# Cost: 74.7 s per training iteration of batch 8 per GPU at 640x640 on 1 CPU thread of a shared
+# 2-core machine, load 4.2 (CPU figure, measured by bench/config_cost.py; no GPU run yet) x 91,650
+# iterations (50 epochs x 1,833 iterations of 117,266 images) x 8 GPUs = 15,207 CPU-hours. GPU
+# hours not yet measured.
 _base_ = 'mmdet::nas_fpn/retinanet_r50_fpn_crop640-50e_coco.py'
 custom_imports = dict(imports=['nas_det'], allow_failed_imports=False)
 model = dict(
