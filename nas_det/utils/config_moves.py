@@ -73,7 +73,7 @@ def check_moved_config(path: str) -> None:
     while todo:
         f = todo.pop()
         seen.add(f)
-        for base in _local_bases(f):
+        for base in local_bases(f):
             if osp.isfile(base):
                 todo += [] if base in seen else [base]
             elif MOVED_CONFIGS.get(config_key(base)):
@@ -81,7 +81,7 @@ def check_moved_config(path: str) -> None:
                                         f'{MOVED_CONFIGS[config_key(base)]}')
 
 
-def _local_bases(path: str) -> list:
+def local_bases(path: str) -> list:
     """The local files ``path``'s ``_base_`` names (not followed further)."""
     try:
         with open(path, encoding='utf-8') as f:

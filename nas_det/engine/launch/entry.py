@@ -38,27 +38,14 @@ def parse_args(argv=None):
 
 def _config_files(path: str, seen=None):
     """``path`` and, recursively, the local files its ``_base_`` names."""
-    import ast
+    from nas_det.utils.config_moves import local_bases
     seen = set() if seen is None else seen
     if path in seen or not osp.isfile(path):
         return
     seen.add(path)
     yield path
-    try:
-        with open(path, encoding='utf-8') as f:
-            tree = ast.parse(f.read())
-    except (SyntaxError, ValueError):
-        return
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, 'id', None) == '_base_'
-                                                for t in node.targets):
-            try:
-                bases = ast.literal_eval(node.value)
-            except ValueError:
-                continue
-            for b in [bases] if isinstance(bases, str) else list(bases):
-                if isinstance(b, str) and '::' not in b:
-                    yield from _config_files(osp.normpath(osp.join(osp.dirname(path), b)), seen)
+    for base in local_bases(path):
+        yield from _config_files(base, seen)
 
 
 def _syntax_error(path: str, e: SyntaxError) -> ValueError:
