@@ -2,7 +2,8 @@
 # retinanet_r18_nasfpn_digits.py, same stem) on the embedded classification digits, so that
 # the proxy children start from a backbone that already sees digits (the paper's proxy task
 # also starts from a pretrained backbone). 300 iterations of batch 32 at 64x64: ~2 min on
-# 2 CPU cores. Its checkpoint feeds retinanet_r18_nasfpn_search_digits-from-cls.py:
+# 2 CPU cores. Its checkpoint feeds retinanet_r18_nasfpn_search_digits-easy.py (and its one-shot
+# child retinanet_r18_nasfpn-supernet_search_digits-easy.py):
 #   python tools/search.py configs/nasfpn/resnet18-half_digits-cls.py
 _base_ = [
     '../_base_/datasets/digits_cls.py',
