@@ -361,16 +361,16 @@ def report(paths, flops, stand, sup, args):
     else:
         print('\nceiling (standalone seed vs seed): needs seeds 0 and 1 of 3 paths or more')
     ref = [mean[i] for i in keep]
+    # positions in `keep` of the paths with every seed: for the like-for-like comparison
+    # with the ceiling (one run against one run), each recipe against each seed alone
+    seeded = [j for j, i in enumerate(keep) if all(a is not None for a in stand[i])]
     for name in names:
         acc = [sup[name][i] for i in keep]
         t = kendall_tau(acc, ref)
         lo, hi = bootstrap_tau(acc, ref, args.bootstrap)
-        # like for like with the ceiling (one run against one run): the supernet against
-        # each standalone seed alone, averaged over the seeds
-        full = [j for j, i in enumerate(keep) if all(a is not None for a in stand[i])]
-        one = statistics.mean(kendall_tau([acc[j] for j in full],
-                                          [stand[keep[j]][s] for j in full])
-                              for s in range(args.seeds)) if len(full) >= 3 else float('nan')
+        one = statistics.mean(kendall_tau([acc[j] for j in seeded],
+                                          [stand[keep[j]][s] for j in seeded])
+                              for s in range(args.seeds)) if len(seeded) >= 3 else float('nan')
         ratio = one / ceil if ceil > 0 else float('nan')
         print(f'recipe {name}: {fmt_tau(t, lo, hi)} against the mean of the seeds, top-{k} '
               f'overlap {top_k_overlap(acc, ref, k)}/{k}, mean supernet acc '
