@@ -1,15 +1,24 @@
 #!/usr/bin/env python
 """The DetNAS demo: search, then retrain the best path against random paths from scratch.
 
-1. Runs the search config (default: the digits one) with ``tools/search.py --resume``:
-   held-out split of the training images, supernet training on the rest, evolutionary
-   search under the FLOPs limit scored on the held-out images, export of the best path.
+The default config runs the paper's pipeline at CPU scale
+(configs/detnas/retinanet_detnas-shufflenet-300M-half_search_digits-easy.py):
+
+0. Pre-trains the supernet backbone on classification (the plain digits, the warm-start
+   recipe of bench/detnas_ranking.py, ``--pretrain-iters``), as the paper pre-trains on
+   ImageNet; writes ``<work dir>/pretrain/supernet.pth``, which the config loads. Configs
+   without a ``supernet_pretrain`` key (the from-scratch ones) skip this step.
+1. Runs the search config with ``tools/search.py --resume``: held-out split of the
+   training images, supernet detection training on the rest, evolutionary search under
+   the FLOPs limit scored on the held-out images, export of the best path.
 2. Draws ``--random-paths`` random paths under the same FLOPs limit, within
    ``--flops-tolerance`` of the best path's FLOPs (the same draw for the same seed).
 3. Retrains the best path and each random path from scratch (no supernet weights), with
-   one schedule (``--retrain-iters``), for every seed of ``--seeds``: the exported config
-   with only the genotype and the seed changed. Each run trains on the whole training set
-   and is scored once, at its end, with COCO bbox mAP on val (unrounded).
+   one schedule, for every seed of ``--seeds``: with pre-training, the path's own
+   backbone is first pre-trained on the digits from random init (``--retrain-pretrain-iters``,
+   that seed), then the exported config with only the genotype, the seed and that
+   checkpoint changed trains ``--retrain-iters`` iterations on the whole training set.
+   Each run is scored once, at its end, with COCO bbox mAP on val (unrounded).
 4. Prints every run, the best path and the random paths as mean +- std, and one line
    saying whether the best path is separated from the random ones beyond the noise (the
    difference of the means larger than twice its standard error).
@@ -17,10 +26,12 @@
     python bench/detnas_demo.py                     # what `bash tools/demo.sh` runs
     python bench/detnas_demo.py --tiny              # a few iterations of everything (CI)
     python bench/detnas_demo.py --full              # longer supernet, search and retrains
+    python bench/detnas_demo.py --only-pretrain     # step 0 only
 
-Resumable: every retrain writes ``result.json`` in its folder under
-``<work dir>/retrain``; a rerun reuses finished runs, resumes the search, and restarts an
-unfinished retrain. ``--resume`` is accepted (the demo always resumes).
+Resumable: the pre-trained supernet and every retrain write their result in the work dir
+(``pretrain/``, ``retrain/<path>_seed<s>/result.json``); a rerun reuses finished parts,
+resumes the search, and restarts an unfinished retrain. ``--resume`` is accepted (the
+demo always resumes).
 """
 from __future__ import annotations
 
@@ -39,7 +50,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _jobs import run_jobs  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIG = 'configs/detnas/retinanet_detnas-shufflenet-300M_search_digits.py'
+CONFIG = 'configs/detnas/retinanet_detnas-shufflenet-300M-half_search_digits-easy.py'
 
 # settings of the modes; --cfg-options given on the command line come after (and win)
 TINY_SEARCH = ['train_cfg.max_iters=2', 'train_cfg.val_interval=2',
@@ -56,12 +67,50 @@ FULL_SEARCH = ['train_cfg.max_iters=1200', 'train_cfg.val_interval=1200',
                'search_cfg.strategy.population=20', 'search_cfg.strategy.generations=8',
                'search_cfg.evaluator.num_val_images=100', 'search_cfg.evaluator.bn_batches=8']
 MODES = {
-    # default: 8 retrains of 100 iterations, 2 at a time: sized for about 10 of the demo's
-    # 20 minutes on 2 free cores, from the ~1.0-1.5 s of a supernet step at 256 px
-    'default': dict(retrain_iters=100, seeds=[0, 1], random_paths=3, search=[]),
-    'tiny': dict(retrain_iters=2, seeds=[0, 1], random_paths=1, search=TINY_SEARCH),
-    'full': dict(retrain_iters=1000, seeds=[0, 1, 2], random_paths=5, search=FULL_SEARCH),
+    # default: 8 retrains (150 classification + 600 detection iterations each), 2 at a
+    # time, after a 600-iteration pre-training and the config's search: sized for the
+    # demo's 20 minutes on 2 cores
+    'default': dict(retrain_iters=600, pretrain_iters=600, retrain_pretrain_iters=150,
+                    seeds=[0, 1], random_paths=3, search=[]),
+    'tiny': dict(retrain_iters=2, pretrain_iters=4, retrain_pretrain_iters=2, seeds=[0, 1],
+                 random_paths=1, search=TINY_SEARCH),
+    'full': dict(retrain_iters=1500, pretrain_iters=1200, retrain_pretrain_iters=300,
+                 seeds=[0, 1, 2], random_paths=5, search=FULL_SEARCH),
 }
+PRETRAIN = dict(data='mnist', train_size=0, val_size=0, lr=0.1, batch_size=128)
+"""Classification pre-training on the plain digits: bench/detnas_ranking.py's settings
+(SGD Nesterov, batch 128, peak lr 0.1, warm-up then cosine; its inputs are normalised with
+mean 25.5 and std 76.5 on 0-255, which the demo config's data_preprocessor repeats)."""
+
+
+def pretrain(genotype, width: float, seed: int, iters: int, out: str) -> dict:
+    """Pre-train a backbone of the 300M space at ``width`` on the plain digits from random
+    init: the supernet with the warm-start recipe when ``genotype`` is None, else that
+    path. Writes ``out`` (``backbone.*`` keys, loadable by ``init_cfg=dict(type=
+    'Pretrained', prefix='backbone.')``) and ``out``.json; reuses a finished one."""
+    info = osp.splitext(out)[0] + '.json'
+    if osp.isfile(out) and osp.isfile(info):
+        with open(info) as f:
+            return json.load(f)
+    import torch
+    import detnas_ranking as R
+    ns = argparse.Namespace(**PRETRAIN)
+    t0 = time.time()
+    data = R.load_data(ns)
+    bb, fc = R.build(None if genotype is None else list(genotype.ops), width, seed)
+    recipe = R.RECIPES['new'] if genotype is None else None
+    loss = R.train(bb, fc, data[0], iters, ns, seed, recipe)
+    res = dict(genotype=None if genotype is None else str(genotype), width=width, seed=seed,
+               iters=iters, train_loss=loss, seconds=round(time.time() - t0, 1))
+    if genotype is not None:
+        res['val_top1'] = R.accuracy(bb, fc, data[1])
+    os.makedirs(osp.dirname(out), exist_ok=True)
+    state = {'backbone.' + k: v for k, v in bb.state_dict().items()}
+    torch.save({'state_dict': state, 'meta': dict(pretrain=res)}, out + '.tmp')
+    os.replace(out + '.tmp', out)
+    with open(info, 'w') as f:
+        json.dump(res, f, indent=1)
+    return res
 
 
 def log(msg: str) -> None:
@@ -150,12 +199,26 @@ def retrain_job(label: str, genotype, flops: float, seed: int, args) -> dict:
     n = args.retrain_iters
     cfg_file = osp.join(args.work_dir, 'retrain', 'configs', f'{label}_seed{seed}.py')
     os.makedirs(osp.dirname(cfg_file), exist_ok=True)
+    backbone = dict(genotype=genotype.to_dict())
+    pre = None
+    if args.pretrain:
+        # the path's own classification pre-training (in the worker), from random init
+        pre = dict(genotype=genotype.to_dict(), width=args.width, seed=seed,
+                   iters=args.retrain_pretrain_iters, out=osp.join(wd, 'pretrain.pth'))
+        init = dict(type='Pretrained', prefix='backbone.', checkpoint=pre['out'])
+        if isinstance(args.exported_init, dict):
+            init['_delete_'] = True
+        backbone['init_cfg'] = init
+    else:
+        backbone['init_cfg'] = None
+    with open(osp.join(wd, 'pretrain_job.json'), 'w') as f:
+        json.dump(pre, f)
     with open(cfg_file, 'w') as f:
         f.write(f'''# written by bench/detnas_demo.py: {label}, from scratch, seed {seed}
 _base_ = {args.exported!r}
 load_from = None
 # the search's score threshold (COCO practice; mmdet's 0.05 keeps no box of a weak model)
-model = dict(backbone=dict(genotype={genotype.to_dict()!r}), test_cfg=dict(score_thr=0.001))
+model = dict(backbone={backbone!r}, test_cfg=dict(score_thr=0.001))
 randomness = dict(seed={seed})
 # no validation while training: the run is scored once, at its end, unrounded
 train_cfg = dict(max_iters={n}, val_interval={n}, val_begin={n + 1})
@@ -178,6 +241,9 @@ default_hooks = dict(checkpoint=dict(interval={n}, max_keep_ckpts=1),
     res = dict(label=label, seed=seed, genotype=str(genotype), flops=flops,
                mAP=metrics['coco/bbox_mAP'], mAP50=metrics.get('coco/bbox_mAP_50'),
                seconds=round(time.time() - t0, 1), iters=n)
+    if pre is not None:
+        with open(osp.join(wd, 'pretrain.json')) as f:
+            res['pretrain'] = json.load(f)
     with open(res_file, 'w') as f:
         json.dump(res, f, indent=1)
     return res
@@ -193,6 +259,14 @@ def worker(cfg_file: str, wd: str) -> None:
 
     import nas_det  # noqa: F401
     from nas_det.engine.evaluators import local_metrics, reward_from_metrics, unwrap
+    from nas_det.space.detnas import DetNASPath
+    job = osp.join(wd, 'pretrain_job.json')
+    if osp.isfile(job):
+        with open(job) as f:
+            pre = json.load(f)
+        if pre is not None:
+            pretrain(DetNASPath.from_dict(pre['genotype']), pre['width'], pre['seed'],
+                     pre['iters'], pre['out'])
     cfg = Config.fromfile(cfg_file)
     cfg.work_dir = wd
     cfg.resume = osp.isfile(osp.join(wd, 'last_checkpoint'))
@@ -260,11 +334,20 @@ def main(argv=None) -> None:
     mode.add_argument('--full', action='store_true',
                       help='longer supernet training, search and retrains, 3 seeds')
     p.add_argument('--retrain-iters', type=int, default=None,
-                   help='iterations of every retrain (default 100; --tiny 2, --full 1000)')
+                   help='detection iterations of every retrain (default 600; --tiny 2, '
+                   '--full 1500)')
     p.add_argument('--seeds', type=int, nargs='+', default=None,
                    help='retrain seeds (default 0 1; --full 0 1 2)')
     p.add_argument('--random-paths', type=int, default=None,
                    help='random paths retrained (default 3; --tiny 1, --full 5)')
+    p.add_argument('--pretrain-iters', type=int, default=None,
+                   help='classification pre-training of the supernet (default 600; --tiny 4, '
+                   '--full 1200); configs with a supernet_pretrain key only')
+    p.add_argument('--retrain-pretrain-iters', type=int, default=None,
+                   help='classification pre-training of every retrained path (default 150; '
+                   '--tiny 2, --full 300)')
+    p.add_argument('--only-pretrain', action='store_true',
+                   help='pre-train the supernet (step 0) and stop')
     p.add_argument('--flops-tolerance', type=float, default=0.1,
                    help='random paths within this relative distance of the best path\'s '
                    'FLOPs (and under the limit); default 0.1')
@@ -276,12 +359,17 @@ def main(argv=None) -> None:
     name = 'tiny' if args.tiny else 'full' if args.full else 'default'
     preset = MODES[name]
     args.retrain_iters = args.retrain_iters or preset['retrain_iters']
+    args.pretrain_iters = args.pretrain_iters or preset['pretrain_iters']
+    args.retrain_pretrain_iters = (args.retrain_pretrain_iters
+                                   or preset['retrain_pretrain_iters'])
     args.seeds = sorted(set(args.seeds if args.seeds is not None else preset['seeds']))
     args.random_paths = args.random_paths if args.random_paths is not None \
         else preset['random_paths']
     args.search_options = list(preset['search'])
-    if args.retrain_iters <= 0 or args.jobs <= 0 or args.random_paths <= 0:
-        p.error('--retrain-iters, --jobs and --random-paths: positive integers are expected')
+    if min(args.retrain_iters, args.jobs, args.random_paths, args.pretrain_iters,
+           args.retrain_pretrain_iters) <= 0:
+        p.error('--retrain-iters, --pretrain-iters, --retrain-pretrain-iters, --jobs and '
+                '--random-paths: positive integers are expected')
     if len(args.seeds) < 2:
         p.error('--seeds: at least 2 seeds are needed to tell the noise')
     if not osp.isfile(osp.join(ROOT, args.config)) and not osp.isfile(args.config):
@@ -293,16 +381,48 @@ def main(argv=None) -> None:
     if args.tiny:
         prepare_tiny(args)
     t0 = time.time()
+    sys.path.insert(0, ROOT)
+    from mmengine.config import Config
+
+    # 0. the easy detection set when the config reads it; classification pre-training of
+    # the supernet, for configs that load one
+    cfg = Config.fromfile(args.config if osp.isfile(args.config)
+                          else osp.join(ROOT, args.config))
+    root = cfg.train_dataloader.dataset.get('data_root', '')
+    if not args.tiny and osp.normpath(root) == osp.normpath('data/digits_det_easy'):
+        from nasfpn_compare import EASY_SET
+        mk = subprocess.run([sys.executable, 'tools/make_data.py', *EASY_SET, '--out', root],
+                            cwd=ROOT, capture_output=True, text=True)
+        if mk.returncode:
+            raise SystemExit(f'[demo] building {root} failed:\n{mk.stderr[-2000:]}')
+        if 'up to date' not in mk.stdout:
+            log(f'built the easy detection digits in {root}')
+    args.pretrain = cfg.get('supernet_pretrain') is not None
+    if args.only_pretrain and not args.pretrain:
+        p.error(f'--only-pretrain: {args.config} has no supernet_pretrain key (it trains '
+                'its supernet from scratch)')
+    if args.pretrain:
+        out = osp.join(args.work_dir, 'pretrain', 'supernet.pth')
+        width = cfg.model.backbone.get('widen_factor', 1.0)
+        log(f'pre-training the supernet (x{width} width) on the plain digits for '
+            f'{args.pretrain_iters} iterations (warm-start recipe) -> {out}')
+        res = pretrain(None, width, 0, args.pretrain_iters, out)
+        log(f'pre-trained in {res["seconds"]:.0f} s (mean train loss of the last '
+            f'iterations {res["train_loss"]:.3f})')
+        args.search_options += [f'supernet_pretrain={out}',
+                                f'model.backbone.init_cfg.checkpoint={out}']
+        if args.only_pretrain:
+            return
 
     # 1. split, supernet, search, export
     out = run_search(args)
     search, export = out['search'], out['export']
     t_search = time.time() - t0
-    sys.path.insert(0, ROOT)
-    from mmengine.config import Config
     args.exported = osp.abspath(export['config'])
     exported = Config.fromfile(args.exported)
     backbone = exported.model.backbone.to_dict()
+    args.width = backbone.get('widen_factor', 1.0)
+    args.exported_init = backbone.get('init_cfg')
     search_cfg = exported.get('search_cfg', None) or {}
     max_flops = search_cfg.get('max_flops')
     shape = search_cfg.get('cost_input_shape', (3, 224, 224))
@@ -316,8 +436,10 @@ def main(argv=None) -> None:
     jobs = [('best' if i == 0 else f'random{i}', g, f, s)
             for i, (g, f) in enumerate(paths) for s in args.seeds]
     log(f'search: best {paths[0][0]} ({paths[0][1] / 1e6:.1f}M FLOPs), held-out mAP '
-        f'{search.get("best_reward", float("nan")):.4g}; {len(jobs)} retrains of '
-        f'{args.retrain_iters} iterations from scratch ({len(paths) - 1} random paths within '
+        f'{search.get("best_reward", float("nan")):.4g}; {len(jobs)} retrains from scratch'
+        + (f' ({args.retrain_pretrain_iters} classification iterations, then'
+           if args.pretrain else ' (') +
+        f' {args.retrain_iters} detection iterations; {len(paths) - 1} random paths within '
         f'{args.flops_tolerance:.0%} of its FLOPs, under {(max_flops or math.inf) / 1e6:.0f}M; '
         f'seeds {args.seeds})')
 
@@ -325,8 +447,10 @@ def main(argv=None) -> None:
     t1 = time.time()
     results = run_jobs(
         lambda *job: retrain_job(*job, args), jobs, args.jobs, prefix=lambda job: '[demo] ',
-        on_result=lambda r: log(f'{r["label"]} seed {r["seed"]}: val mAP {fmt(r["mAP"])} '
-                                f'({r["seconds"]:.0f} s)'))
+        on_result=lambda r: log(
+            f'{r["label"]} seed {r["seed"]}: val mAP {fmt(r["mAP"])} ({r["seconds"]:.0f} s'
+            + (f'; pre-trained to {r["pretrain"]["val_top1"]:.1f}% digit top-1'
+               if r.get('pretrain') else '') + ')'))
     t_retrain = time.time() - t1
 
     # 4. report

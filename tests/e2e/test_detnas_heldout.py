@@ -133,6 +133,19 @@ def test_demo_tiny_retrains_best_and_random_paths(tmp_path):
     assert [(r['label'], r['seed']) for r in runs] == [('best', 0), ('best', 1),
                                                        ('random1', 0), ('random1', 1)]
     assert all(0 <= r['mAP'] <= 1 and r['iters'] == 2 for r in runs)
+    # the supernet was pre-trained on classification and loaded by the search's training;
+    # every retrain pre-trained its own path from random init (its seed) and loaded that
+    with open(osp.join(wd, 'pretrain', 'supernet.json')) as f:
+        assert json.load(f)['iters'] == 4
+    assert 'load backbone. in model from: ' + osp.join(wd, 'pretrain', 'supernet.pth') in out
+    for r in runs:
+        assert r['pretrain']['iters'] == 2 and r['pretrain']['seed'] == r['seed']
+        assert r['pretrain']['genotype'] == r['genotype']
+        rwd = osp.join(wd, 'retrain', f'{r["label"]}_seed{r["seed"]}')
+        with open(osp.join(wd, 'retrain', 'configs', f'{r["label"]}_seed{r["seed"]}.py')) as f:
+            assert repr(osp.join(rwd, 'pretrain.pth')) in f.read()
+        with open(osp.join(rwd, 'train.log')) as f:
+            assert 'load backbone. in model from: ' + osp.join(rwd, 'pretrain.pth') in f.read()
     best_flops, rand_flops = runs[0]['flops'], runs[2]['flops']
     assert runs[0]['genotype'] != runs[2]['genotype']
     assert abs(rand_flops - best_flops) <= 0.1 * best_flops and rand_flops <= 300e6
