@@ -22,11 +22,17 @@ The default config runs the paper's pipeline at CPU scale
 4. Prints every run, the best path and the random paths as mean +- std, and one line
    saying whether the best path is separated from the random ones beyond the noise (the
    difference of the means larger than twice its standard error).
+5. With ``--rank-paths N``: N paths spread over the FLOPs range (bench/detnas_ranking.py's
+   paths, all-shuffle3x3 to all-xception3x3) are scored by the trained supernet as the
+   search scores candidates, and retrained like the paths above; prints Kendall's tau of
+   the supernet's held-out mAP against the retrained val mAP (bootstrap interval), top-3
+   overlap, and the ceiling (tau between two retrain seeds).
 
     python bench/detnas_demo.py                     # what `bash tools/demo.sh` runs
     python bench/detnas_demo.py --tiny              # a few iterations of everything (CI)
     python bench/detnas_demo.py --full              # longer supernet, search and retrains
     python bench/detnas_demo.py --only-pretrain     # step 0 only
+    python bench/detnas_demo.py --rank-paths 8      # then the supernet's detection ranking
 
 Resumable: the pre-trained supernet and every retrain write their result in the work dir
 (``pretrain/``, ``retrain/<path>_seed<s>/result.json``); a rerun reuses finished parts,
@@ -284,6 +290,111 @@ def worker(cfg_file: str, wd: str) -> None:
         json.dump({k: v for k, v in metrics.items() if isinstance(v, float)}, f)
 
 
+def supernet_scores(args, paths: list) -> list:
+    """Held-out mAP of each path inside the trained supernet, scored as the search scores
+    its candidates (the search phase's config and evaluator: BN re-estimated, the held-out
+    images); kept in ``<work dir>/ranking/supernet_scores.json``."""
+    out_file = osp.join(args.work_dir, 'ranking', 'supernet_scores.json')
+    key = [str(g) for g in paths]
+    if osp.isfile(out_file):
+        with open(out_file) as f:
+            done = json.load(f)
+        if done['paths'] == key:
+            return done['rewards']
+    import shutil
+    import tempfile
+
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from nas_det.engine.evaluators import SupernetEvaluator
+    from nas_det.engine.hooks import searchable_modules
+    from nas_det.engine.launch.entry import parse_cfg_options
+    from nas_det.engine.launch.phases import normalize_phases, phase_config
+    cfg = Config.fromfile(args.config if osp.isfile(args.config)
+                          else osp.join(ROOT, args.config))
+    cfg.merge_from_dict(parse_cfg_options(args.search_options + args.cfg_options))
+    over = dict(normalize_phases(cfg))['search']
+    with open(osp.join(args.work_dir, 'train', 'last_checkpoint')) as f:
+        ckpt = f.read().strip()
+    tmp = tempfile.mkdtemp(prefix='detnas_rank_')
+    try:
+        pcfg = phase_config(cfg, over, tmp)
+        pcfg.load_from, pcfg.resume, pcfg.log_level = None, False, 'WARNING'
+        pcfg.custom_hooks = [h for h in pcfg.get('custom_hooks', [])
+                             if h.get('type') != 'UniformSamplingHook']
+        pcfg.default_hooks = dict(pcfg.get('default_hooks', {}), checkpoint=None)
+        runner = Runner.from_cfg(pcfg)
+        runner.load_checkpoint(ckpt, map_location='cpu')
+        ev_cfg = {k: v for k, v in pcfg.train_cfg.evaluator.items() if k != 'type'}
+        scorer = SupernetEvaluator(runner, modules=searchable_modules(runner.model), **ev_cfg)
+        rewards = []
+        for i, g in enumerate(paths):
+            rewards.append(float(scorer(g).reward))
+            log(f'ranking: supernet path {i} ({g}): held-out mAP {fmt(rewards[-1])}')
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(osp.dirname(out_file), exist_ok=True)
+    with open(out_file, 'w') as f:
+        json.dump(dict(paths=key, rewards=rewards, checkpoint=ckpt), f, indent=1)
+    return rewards
+
+
+def rank_report(paths, flops, sup, runs, seeds, top_k: int = 3) -> dict:
+    """Kendall's tau of the supernet's held-out mAP against the retrained val mAP (mean
+    of the seeds, and each seed), with a bootstrap interval, top-k overlap, and the
+    ceiling (seed against seed)."""
+    from detnas_ranking import bootstrap_tau, kendall_tau, top_k_overlap
+    per_seed = {s: [runs[(i, s)]['mAP'] for i in range(len(paths))] for s in seeds}
+    mean = [statistics.mean(per_seed[s][i] for s in seeds) for i in range(len(paths))]
+    print(f'\n{"path":>4}{"FLOPs":>9}{"supernet":>10}{"retrained (seeds)":>22}  genotype')
+    for i, g in enumerate(paths):
+        vals = [per_seed[s][i] for s in seeds]
+        m, sd = mean_std(vals)
+        print(f'{i:>4}{flops[i] / 1e6:>8.1f}M{fmt(sup[i]):>10}{fmt(m):>13} +- {fmt(sd):<7}  {g}')
+    tau, (lo, hi) = kendall_tau(sup, mean), bootstrap_tau(sup, mean)
+    one = statistics.mean(kendall_tau(sup, per_seed[s]) for s in seeds)
+    ceil = [kendall_tau(per_seed[a], per_seed[b]) for ai, a in enumerate(seeds)
+            for b in seeds[ai + 1:]]
+    c = statistics.mean(ceil)
+    overlap = top_k_overlap(sup, mean, top_k)
+    print(f'\nceiling (retrained seed vs seed): tau {c:.2f}')
+    print(f'supernet vs retrained (mean of {len(seeds)} seeds): tau {tau:.2f} '
+          f'[{lo:.2f}, {hi:.2f}], top-{top_k} overlap {overlap}/{top_k}; against one seed '
+          f'at a time tau {one:.2f}')
+    return dict(tau=tau, tau_interval=[lo, hi], tau_one_seed=one, ceiling=c,
+                top_k=top_k, top_k_overlap=overlap)
+
+
+def run_ranking(args, backbone, shape) -> None:
+    """``--rank-paths N``: N paths spread over the FLOPs range (bench/detnas_ranking.py's
+    paths: from all-shuffle3x3 to all-xception3x3), scored by the supernet and retrained
+    like the demo's paths; prints the ranking figures."""
+    from detnas_ranking import ranked_paths
+
+    from nas_det.models.shufflenet import backbone_cost
+    paths = ranked_paths(args.rank_paths, seed=0)
+    flops = [backbone_cost(backbone.get('arch', '300M'), g, tuple(shape),
+                           backbone.get('widen_factor', 1.0),
+                           backbone.get('with_last_conv', False))['flops'] for g in paths]
+    sup = supernet_scores(args, paths)
+    jobs = [(f'rank{i:02d}', g, f, s) for i, (g, f) in enumerate(zip(paths, flops))
+            for s in args.seeds]
+    log(f'ranking: {len(paths)} paths from {min(flops) / 1e6:.1f}M to {max(flops) / 1e6:.1f}M '
+        f'FLOPs, {len(jobs)} retrains')
+    t0 = time.time()
+    results = run_jobs(
+        lambda *job: retrain_job(*job, args), jobs, args.jobs, prefix=lambda job: '[demo] ',
+        on_result=lambda r: log(f'ranking: {r["label"]} seed {r["seed"]}: val mAP '
+                                f'{fmt(r["mAP"])} ({r["seconds"]:.0f} s)'))
+    runs = {(int(r['label'][4:]), r['seed']): r for r in results}
+    rep = rank_report(paths, flops, sup, runs, args.seeds)
+    rep.update(paths=[str(g) for g in paths], flops=flops, supernet=sup, seeds=args.seeds,
+               retrain_seconds=round(time.time() - t0, 1), results=results)
+    with open(osp.join(args.work_dir, 'ranking', 'ranking_summary.json'), 'w') as f:
+        json.dump(rep, f, indent=1)
+
+
 def fmt(x: float) -> str:
     """4 decimals, or 3 significant digits below 0.01 (an mAP near 0 is not all 0.0000)."""
     return f'{x:.4f}' if x == 0 or abs(x) >= 0.01 else f'{x:.2e}'
@@ -351,6 +462,10 @@ def main(argv=None) -> None:
     p.add_argument('--flops-tolerance', type=float, default=0.1,
                    help='random paths within this relative distance of the best path\'s '
                    'FLOPs (and under the limit); default 0.1')
+    p.add_argument('--rank-paths', type=int, default=0, metavar='N',
+                   help='also rank N paths spread over the FLOPs range: supernet held-out mAP '
+                   'against retrained val mAP (Kendall tau, top-3 overlap, seed-vs-seed '
+                   'ceiling); default 0 (off), at least 4')
     p.add_argument('--jobs', type=int, default=2, help='retrains at a time (one thread each)')
     p.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                    help='more --cfg-options for the search config')
@@ -370,6 +485,8 @@ def main(argv=None) -> None:
            args.retrain_pretrain_iters) <= 0:
         p.error('--retrain-iters, --pretrain-iters, --retrain-pretrain-iters, --jobs and '
                 '--random-paths: positive integers are expected')
+    if args.rank_paths and args.rank_paths < 4:
+        p.error(f'--rank-paths: at least 4 paths (or 0: off) are expected, got {args.rank_paths}')
     if len(args.seeds) < 2:
         p.error('--seeds: at least 2 seeds are needed to tell the noise')
     if not osp.isfile(osp.join(ROOT, args.config)) and not osp.isfile(args.config):
@@ -483,6 +600,8 @@ def main(argv=None) -> None:
     log(f'wall time: search {t_search:.0f} s, retrains {t_retrain:.0f} s (this run; finished '
         f'parts of a resumed run are not counted); summary in '
         f'{osp.join(args.work_dir, "demo_summary.json")}')
+    if args.rank_paths:
+        run_ranking(args, backbone, shape)
 
 
 if __name__ == '__main__':

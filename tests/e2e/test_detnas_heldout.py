@@ -1,6 +1,7 @@
 """DetNAS searches on images held out of the training set, never on val: the split phase,
 the digits and COCO search configs that use it, and the demo's retrain comparison."""
 import json
+import math
 import os.path as osp
 import subprocess
 import sys
@@ -153,14 +154,28 @@ def test_demo_tiny_retrains_best_and_random_paths(tmp_path):
     with open(osp.join(wd, 'split', 'phase_done.json')) as f:
         split = json.load(f)
     assert (split['heldout_images'], split['rest_images']) == (4, 12)
-    # a rerun reuses every finished part and prints the same comparison
-    again = run_tool(['bench/detnas_demo.py', '--tiny', '--work-dir', wd], timeout=600)
+    # a rerun reuses every finished part and prints the same comparison; with
+    # --rank-paths it then ranks 4 paths spread over the FLOPs range
+    again = run_tool(['bench/detnas_demo.py', '--tiny', '--work-dir', wd, '--rank-paths', '4'],
+                     timeout=900)
     def table(text):  # the table (header, 4 runs), a blank line and the 3 summary lines
         lines = text.splitlines()
         i = next(i for i, ln in enumerate(lines) if ln.startswith('path '))
         return lines[i:i + 9]
     assert table(out)[-1].startswith('the best path is') and table(again) == table(out)
     assert 'phase \'train\': already finished' in again
+    assert 'ceiling (retrained seed vs seed): tau' in again
+    assert 'supernet vs retrained (mean of 2 seeds): tau' in again
+    with open(osp.join(wd, 'ranking', 'ranking_summary.json')) as f:
+        rank = json.load(f)
+    assert len(rank['paths']) == 4 and len(rank['results']) == 8
+    ops = [set(g.split('] ')[1].replace(' ', '')) for g in rank['paths']]
+    assert ops[0] == {'3'} and ops[-1] == {'x'}  # all shuffle3x3 ... all xception3x3
+    # a 2-iteration supernet scores every path 0: tau is then undefined (NaN), not made up
+    assert all(0 <= r <= 1 for r in rank['supernet'])
+    assert math.isnan(rank['tau']) if len(set(rank['supernet'])) == 1 else -1 <= rank['tau'] <= 1
+    assert {(r['label'], r['seed']) for r in rank['results']} == {
+        (f'rank{i:02d}', s) for i in range(4) for s in (0, 1)}
 
 
 @pytest.mark.slow
