@@ -318,6 +318,8 @@ def supernet_scores(args, paths: list) -> list:
     with open(osp.join(args.work_dir, 'train', 'last_checkpoint')) as f:
         ckpt = f.read().strip()
     tmp = tempfile.mkdtemp(prefix='detnas_rank_')
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # the config's relative data paths, as tools/search.py reads them
     try:
         pcfg = phase_config(cfg, over, tmp)
         pcfg.load_from, pcfg.resume, pcfg.log_level = None, False, 'WARNING'
@@ -333,6 +335,7 @@ def supernet_scores(args, paths: list) -> list:
             rewards.append(float(scorer(g).reward))
             log(f'ranking: supernet path {i} ({g}): held-out mAP {fmt(rewards[-1])}')
     finally:
+        os.chdir(cwd)
         shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(osp.dirname(out_file), exist_ok=True)
     with open(out_file, 'w') as f:
