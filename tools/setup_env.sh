@@ -54,13 +54,19 @@ arch_list="${TORCH_CUDA_ARCH_LIST:-8.0;8.6;8.9;9.0}"
 
 # The mmcv wheel is keyed by everything that decides its bytes: the build recipe (the part of
 # this file between the RECIPE marks), the pins, the Python, and CPU or CUDA + arch list.
+# A CUDA wheel's key also takes the CUDA RECIPE block (its extra build settings).
 recipe_hash() {
   { sed -n '/^ *# >>> RECIPE/,/^ *# <<< RECIPE/p' "${BASH_SOURCE[0]}"; cat "$stack" "$build"; } \
     | sha256sum | cut -c1-12
 }
+cuda_recipe_hash() {
+  sed -n '/^ *# >>> CUDA RECIPE/,/^ *# <<< CUDA RECIPE/p' "${BASH_SOURCE[0]}" | sha256sum | cut -c1-6
+}
 wheel_key() {  # $1 = cpu | cuda
   local v="$1"
-  if [ "$v" = cuda ]; then v="cuda-$(echo "$arch_list" | tr -c 'A-Za-z0-9.\n' '_')"; fi
+  if [ "$v" = cuda ]; then
+    v="cuda-$(echo "$arch_list" | tr -c 'A-Za-z0-9.\n' '_')-$(cuda_recipe_hash)"
+  fi
   echo "mmcv$(pin mmcv)-torch$(pin torch)-$pyver-$v-$(recipe_hash)"
 }
 
@@ -171,6 +177,22 @@ mark = Path(str(d.locate_file('mmcv'))) / '.nas_det_wheel_key'
 print(v + ' ' + (mark.read_text().strip() if mark.exists() else '?'))
 PYEOF
 )
+# >>> CUDA RECIPE (settings of the CUDA build only: a change here gives a new CUDA wheel key)
+# torch's CUDA headers include the CUDA libraries' headers (cusparse.h, cublas_v2.h, ...).
+# torch's pip wheels ship them under site-packages/nvidia/*/include; a toolkit that holds
+# only nvcc and the runtime (a pip nvcc, a slim image) lacks them: put them on CPATH,
+# which nvcc's host preprocessing reads, behind any CPATH of the user's.
+if [ "$variant" = cuda ]; then
+  nv_inc=$("$py" - <<'PYEOF'
+import glob, os, site
+dirs = [d for sp in site.getsitepackages() for d in glob.glob(os.path.join(sp, 'nvidia', '*', 'include'))]
+print(':'.join(sorted(d for d in dirs if os.path.isdir(d))))
+PYEOF
+)
+  if [ -n "$nv_inc" ]; then export CPATH="${CPATH:+$CPATH:}$nv_inc"; fi
+fi
+# <<< CUDA RECIPE
+
 if [ "$have_mmcv" != "$(pin mmcv) $wkey" ]; then
   # >>> RECIPE (the mmcv build: any change here gives a new wheel key, hence a rebuild)
   # No prebuilt wheel exists for this torch: build from the sdist with one fix (torch's

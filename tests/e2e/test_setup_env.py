@@ -67,8 +67,14 @@ def test_wheel_key_follows_recipe_pins_and_variant(tmp_path):
     shutil.copy(os.path.join(ROOT, 'requirements', 'build.txt'), build)
     assert _key(root) == cpu
     script = tmp_path / 'tools' / 'setup_env.sh'
-    script.write_text(script.read_text().replace("'-std=c++20'/g", "'-std=c++23'/g"))
+    original = script.read_text()
+    script.write_text(original.replace("'-std=c++20'/g", "'-std=c++23'/g"))
     assert _key(root) != cpu
+    # the CUDA-only settings (CPATH for the nvidia/*/include headers) key the CUDA wheel only
+    assert "glob.glob(os.path.join(sp, 'nvidia', '*', 'include'))" in original
+    script.write_text(original.replace("'nvidia', '*', 'include'", "'nvidia', 'include'"))
+    assert _key(root) == cpu
+    assert _key(root, '--cuda', env={'TORCH_CUDA_ARCH_LIST': '9.0'}) != cuda
 
 
 @pytest.mark.slow
