@@ -183,6 +183,9 @@ def test_demo_refuses_one_seed():
     p = subprocess.run([sys.executable, 'bench/detnas_demo.py', '--seeds', '0'], cwd=ROOT,
                        capture_output=True, text=True)
     assert p.returncode == 2 and '--seeds: at least 2 seeds' in p.stderr
+    p = subprocess.run([sys.executable, 'bench/detnas_demo.py', '--rank-paths', '2'], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and '--rank-paths: at least 4 paths' in p.stderr
 
 
 def test_phase_config_can_be_built_twice():
