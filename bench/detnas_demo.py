@@ -95,9 +95,15 @@ def pretrain(genotype, width: float, seed: int, iters: int, out: str) -> dict:
     path. Writes ``out`` (``backbone.*`` keys, loadable by ``init_cfg=dict(type=
     'Pretrained', prefix='backbone.')``) and ``out``.json; reuses a finished one."""
     info = osp.splitext(out)[0] + '.json'
+    want = dict(genotype=None if genotype is None else str(genotype), width=width, seed=seed,
+                iters=iters)
     if osp.isfile(out) and osp.isfile(info):
         with open(info) as f:
-            return json.load(f)
+            done = json.load(f)
+        if all(done.get(k) == v for k, v in want.items()):
+            return done
+        log(f'{out}: made with other settings ({ {k: done.get(k) for k in want} }); '
+            'pre-training again')
     import torch
     import detnas_ranking as R
     ns = argparse.Namespace(**PRETRAIN)
@@ -106,8 +112,7 @@ def pretrain(genotype, width: float, seed: int, iters: int, out: str) -> dict:
     bb, fc = R.build(None if genotype is None else list(genotype.ops), width, seed)
     recipe = R.RECIPES['new'] if genotype is None else None
     loss = R.train(bb, fc, data[0], iters, ns, seed, recipe)
-    res = dict(genotype=None if genotype is None else str(genotype), width=width, seed=seed,
-               iters=iters, train_loss=loss, seconds=round(time.time() - t0, 1))
+    res = dict(want, train_loss=loss, seconds=round(time.time() - t0, 1))
     if genotype is not None:
         res['val_top1'] = R.accuracy(bb, fc, data[1])
     os.makedirs(osp.dirname(out), exist_ok=True)

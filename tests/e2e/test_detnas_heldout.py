@@ -176,6 +176,12 @@ def test_demo_tiny_retrains_best_and_random_paths(tmp_path):
     assert math.isnan(rank['tau']) if len(set(rank['supernet'])) == 1 else -1 <= rank['tau'] <= 1
     assert {(r['label'], r['seed']) for r in rank['results']} == {
         (f'rank{i:02d}', s) for i in range(4) for s in (0, 1)}
+    # a pre-training made with other settings is not reused
+    pre = run_tool(['bench/detnas_demo.py', '--tiny', '--work-dir', wd, '--only-pretrain',
+                    '--pretrain-iters', '5'], timeout=300)
+    assert 'made with other settings' in pre and 'pre-training again' in pre
+    with open(osp.join(wd, 'pretrain', 'supernet.json')) as f:
+        assert json.load(f)['iters'] == 5
 
 
 @pytest.mark.slow
