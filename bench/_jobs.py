@@ -21,3 +21,17 @@ def run_jobs(fn, jobs, workers: int, on_result, prefix: str) -> list:
             results.append(r)
             on_result(r)
     return results
+
+
+def scoring_config(cfg, over: dict, work_dir: str):
+    """The search phase's config (``over``: its overrides from ``normalize_phases``) set up
+    to score paths of an already trained supernet outside the search loop: no
+    ``load_from`` / resume (the caller loads the checkpoint), no sampling hook, no
+    checkpointing, warnings only. Returns the config and the evaluator's keyword arguments."""
+    from nas_det.engine.launch.phases import phase_config
+    pcfg = phase_config(cfg, over, work_dir)
+    pcfg.load_from, pcfg.resume, pcfg.log_level = None, False, 'WARNING'
+    pcfg.custom_hooks = [h for h in pcfg.get('custom_hooks', [])
+                         if h.get('type') != 'UniformSamplingHook']
+    pcfg.default_hooks = dict(pcfg.get('default_hooks', {}), checkpoint=None)
+    return pcfg, {k: v for k, v in pcfg.train_cfg.evaluator.items() if k != 'type'}

@@ -303,6 +303,8 @@ def search_config(args):
     evaluator's settings (``--tiny``: 1 BN batch, 2 val images; ``--val-images``)."""
     from mmengine.config import Config
     from nas_det.engine.launch.phases import PHASES, PhaseContext, normalize_phases, phase_config
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _jobs import scoring_config
     cfg = Config.fromfile(SEARCH_CONFIG)
     root = args.data_root + '/'  # the held-out split is written beside the annotations
     cfg.merge_from_dict({**data_options(root), 'heldout_split.data_root': root,
@@ -317,14 +319,7 @@ def search_config(args):
     for name, o in phases:  # data preparation before the search (held-out split files)
         if name == 'split':
             PHASES[name](phase_config(cfg, o, os.path.join(wd, name)), PhaseContext(wd))
-    pcfg = phase_config(cfg, over[0], wd)
-    pcfg.load_from = None
-    pcfg.resume = False
-    pcfg.custom_hooks = [h for h in pcfg.get('custom_hooks', [])
-                         if h.get('type') != 'UniformSamplingHook']
-    pcfg.default_hooks = dict(pcfg.get('default_hooks', {}), checkpoint=None)
-    pcfg.log_level = 'WARNING'
-    ev_cfg = {k: v for k, v in pcfg.train_cfg.evaluator.items() if k != 'type'}
+    pcfg, ev_cfg = scoring_config(cfg, over[0], wd)
     if args.tiny:
         ev_cfg.update(bn_batches=1, num_val_images=2)
     if args.val_images:

@@ -53,7 +53,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _jobs import run_jobs  # noqa: E402
+from _jobs import run_jobs, scoring_config  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = 'configs/detnas/retinanet_detnas-shufflenet-300M-half_search_digits-easy.py'
@@ -315,7 +315,7 @@ def supernet_scores(args, paths: list) -> list:
     from nas_det.engine.evaluators import SupernetEvaluator
     from nas_det.engine.hooks import searchable_modules
     from nas_det.engine.launch.entry import parse_cfg_options
-    from nas_det.engine.launch.phases import normalize_phases, phase_config
+    from nas_det.engine.launch.phases import normalize_phases
     cfg = Config.fromfile(args.config if osp.isfile(args.config)
                           else osp.join(ROOT, args.config))
     cfg.merge_from_dict(parse_cfg_options(args.search_options + args.cfg_options))
@@ -326,14 +326,9 @@ def supernet_scores(args, paths: list) -> list:
     cwd = os.getcwd()
     os.chdir(ROOT)  # the config's relative data paths, as tools/search.py reads them
     try:
-        pcfg = phase_config(cfg, over, tmp)
-        pcfg.load_from, pcfg.resume, pcfg.log_level = None, False, 'WARNING'
-        pcfg.custom_hooks = [h for h in pcfg.get('custom_hooks', [])
-                             if h.get('type') != 'UniformSamplingHook']
-        pcfg.default_hooks = dict(pcfg.get('default_hooks', {}), checkpoint=None)
+        pcfg, ev_cfg = scoring_config(cfg, over, tmp)
         runner = Runner.from_cfg(pcfg)
         runner.load_checkpoint(ckpt, map_location='cpu')
-        ev_cfg = {k: v for k, v in pcfg.train_cfg.evaluator.items() if k != 'type'}
         scorer = SupernetEvaluator(runner, modules=searchable_modules(runner.model), **ev_cfg)
         rewards = []
         for i, g in enumerate(paths):
