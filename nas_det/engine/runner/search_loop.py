@@ -41,8 +41,9 @@ class SearchCostModel:
     :class:`nas_det.models.morphnet.CostModel`, MorphNet's differentiable channel cost.
     """
 
-    def __init__(self, module, input_shape=(3, 224, 224), name: str = 'module'):
+    def __init__(self, module, input_shape=(3, 224, 224), name: str = 'module', latency=None):
         self.module = module
+        self.latency = latency  # a LatencyTable: adds 'latency' (ms, predicted)
         self.multi = bool(input_shape) and isinstance(input_shape[0], (list, tuple))
         self.input_shape = tuple(tuple(s) for s in input_shape) if self.multi else tuple(input_shape)
         self.name = name
@@ -75,7 +76,10 @@ class SearchCostModel:
                     if prev is not None:
                         self.module.set_choices(prev)
                 cost = {'flops': flops}
-            self._cache[key] = {k: int(v) for k, v in cost.items()}
+            cost = {k: int(v) for k, v in cost.items()}
+            if self.latency is not None:
+                cost['latency'] = round(self.latency.predict(genotype), 4)
+            self._cache[key] = cost
         return self._cache[key]
 
 
@@ -90,8 +94,12 @@ def __getattr__(name):
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
+COST_OBJECTIVES = ('flops', 'latency')
+
+
 def check_search_args(max_trials=None, max_flops=None, seed=None, compare_random=0,
-                      compare_tolerance=0.1, on_error='record', **_) -> None:
+                      compare_tolerance=0.1, on_error='record', latency_table=None,
+                      max_latency=None, cost_objective='flops', **_) -> None:
     """One-line ``ValueError`` naming ``train_cfg.<key>`` for a bad plain setting of the
     search loop (checked before any phase runs, and again when the loop is built)."""
     def number(x):
@@ -99,6 +107,19 @@ def check_search_args(max_trials=None, max_flops=None, seed=None, compare_random
 
     if max_flops is not None and not (number(max_flops) and max_flops > 0):
         raise ValueError(f'train_cfg.max_flops: a positive number is expected, got {max_flops!r}')
+    if max_latency is not None and not (number(max_latency) and max_latency > 0):
+        raise ValueError(f'train_cfg.max_latency: a positive number of milliseconds is '
+                         f'expected, got {max_latency!r}')
+    if cost_objective not in COST_OBJECTIVES:
+        raise ValueError(f'train_cfg.cost_objective: {cost_objective!r} is not allowed; '
+                         f'allowed values: {list(COST_OBJECTIVES)}')
+    if latency_table is not None and not isinstance(latency_table, str):
+        raise ValueError(f'train_cfg.latency_table: a JSON file from tools/latency_table.py is '
+                         f'expected, got {latency_table!r}')
+    if latency_table is None and (max_latency is not None or cost_objective == 'latency'):
+        key = 'max_latency' if max_latency is not None else 'cost_objective'
+        raise ValueError(f'train_cfg.{key}: latency needs train_cfg.latency_table (build one '
+                         'with tools/latency_table.py)')
     if max_trials is not None and not (isinstance(max_trials, int) and not isinstance(
             max_trials, bool) and max_trials >= 1):
         raise ValueError(f'train_cfg.max_trials: an integer >= 1 (or None) is expected, got '
@@ -170,6 +191,15 @@ class SearchLoop(BaseLoop):
         resume (bool): continue the search whose state lies in the work dir (set by
             ``tools/search.py --resume``). Without it, a work dir that already holds a
             search is an error. Defaults to False.
+        latency_table (str, optional): a latency table JSON (``tools/latency_table.py``)
+            built for the searchable module's backbone (DetNAS ShuffleNetV2: same ``arch``
+            and ``widen_factor``): every trial's cost gains ``latency``, its predicted
+            milliseconds in the table's setting (device, batch, input size).
+        max_latency (float, optional): only candidates with at most this predicted
+            latency (ms) are asked; needs ``latency_table``. Combines with ``max_flops``.
+        cost_objective (str): the cost a multi-objective strategy minimises and
+            ``pareto.json`` is written against: ``'flops'`` or ``'latency'`` (needs
+            ``latency_table``). Defaults to 'flops'.
         on_error (str): an evaluation that raises: ``'record'`` logs its traceback and
             records the candidate as a failed trial (the search goes on, a resume does
             not evaluate it again); ``'raise'`` ends the search. Defaults to 'record'.
@@ -180,13 +210,18 @@ class SearchLoop(BaseLoop):
                  max_flops: float | None = None, cost_input_shape=(3, 224, 224),
                  seed: int | None = None, compare_random: int = 0,
                  compare_tolerance: float = 0.1, plot: bool = True, resume: bool = False,
-                 on_error: str = 'record'):
+                 on_error: str = 'record', latency_table: str | None = None,
+                 max_latency: float | None = None, cost_objective: str = 'flops'):
         self._runner = runner
         self.dataloader = dataloader  # kept lazy: not built
         self.strategy_cfg = strategy_config(strategy)
         check_search_args(max_trials=max_trials, max_flops=max_flops, seed=seed,
                           compare_random=compare_random, compare_tolerance=compare_tolerance,
-                          on_error=on_error)
+                          on_error=on_error, latency_table=latency_table,
+                          max_latency=max_latency, cost_objective=cost_objective)
+        self.latency_table = latency_table
+        self.max_latency = max_latency
+        self.cost_objective = cost_objective
         self.evaluator_cfg = evaluator
         self.space_cfg = search_space
         self.max_trials = max_trials
@@ -246,16 +281,22 @@ class SearchLoop(BaseLoop):
             raise ValueError("evaluator.type: 'SupernetEvaluator' needs a searchable module "
                              "in the model (it has none); use 'ProxyTrainEvaluator' or a "
                              'supernet model')
-        cost = SearchCostModel(module, self.cost_input_shape, f'model.{name}') \
+        table = self._latency_table(module, name)
+        cost = SearchCostModel(module, self.cost_input_shape, f'model.{name}', latency=table) \
             if module is not None else (lambda g: {})
-        constraint = None
+        constraint, limits = None, {}
         if self.max_flops is not None:
-            limit = float(self.max_flops)
-
-            def constraint(g, _limit=limit):
-                return cost(g)['flops'] <= _limit
-            constraint.__qualname__ = f'flops <= {_fmt(limit)} at {self.cost_input_shape}'
-            self._check_limit(space, cost, limit)
+            limits['flops'] = float(self.max_flops)
+        if self.max_latency is not None:
+            limits['latency'] = float(self.max_latency)
+        if limits:
+            def constraint(g, _limits=tuple(limits.items())):
+                c = cost(g)
+                return all(c[k] <= v for k, v in _limits)
+            constraint.__qualname__ = ' and '.join(
+                f'flops <= {_fmt(v)} at {self.cost_input_shape}' if k == 'flops' else
+                f'latency <= {v:g} ms ({table.describe()})' for k, v in limits.items())
+            self._check_limit(space, cost, limits)
         seed = self.seed if self.seed is not None else runner.cfg.get('randomness', {}).get('seed', 0)
         seed = 0 if seed is None else seed
         rank, world = get_rank(), get_world_size()
@@ -269,8 +310,9 @@ class SearchLoop(BaseLoop):
             if module is None:  # FLOPs, the second objective, need the searchable module
                 raise ValueError(f'train_cfg.strategy: {strategy["type"]} minimises FLOPs '
                                  'beside the reward and needs a searchable module in the model')
+            objective = self.cost_objective
             strategy = build_strategy(strategy, space, seed=seed, max_trials=self.max_trials,
-                                      constraint=constraint, cost=lambda g: cost(g)['flops'])
+                                      constraint=constraint, cost=lambda g: cost(g)[objective])
         driver = SearchDriver(space, strategy, work_dir=runner.work_dir, seed=seed,
                               max_trials=self.max_trials, constraint=constraint, rank=rank,
                               log=self.log, on_error=self.on_error)
@@ -294,6 +336,8 @@ class SearchLoop(BaseLoop):
                 report(i, local[i])
                 extra = ''.join(f', {k} {_fmt(local[i].cost[k])}' for k in ('flops', 'params')
                                 if k in local[i].cost)
+                if 'latency' in local[i].cost:
+                    extra += f', latency {local[i].cost["latency"]:.3f} ms'
                 self.log(f'[search] rank {rank}: {genotypes[i]}: reward {local[i].reward:.4g}'
                          f'{extra}')
             if world == 1:
@@ -307,7 +351,7 @@ class SearchLoop(BaseLoop):
         def on_batch(drv, records):
             watch(drv.trials)
             if module is not None and rank == 0:  # reward against FLOPs
-                write_pareto(drv.trials, runner.work_dir, 'flops',
+                write_pareto(drv.trials, runner.work_dir, self.cost_objective,
                              getattr(evaluator, 'metric', 'reward'))
             if self.plot and rank == 0:
                 metric = getattr(evaluator, 'metric', 'reward')
@@ -337,6 +381,8 @@ class SearchLoop(BaseLoop):
             with open(osp.join(runner.work_dir, 'search_summary.json'), 'w') as f:
                 json.dump(summary, f, indent=2)
         flops = f', flops {_fmt(cost(g)["flops"])}' if module is not None else ''
+        if table is not None:
+            flops += f', latency {cost(g)["latency"]:.3f} ms'
         self.log(f'[search] best {g}: reward {reward:.4g}{flops}; '
                  f'{len(driver.trials)} trials; files in {runner.work_dir}')
         if 'random_paths' in summary:
@@ -348,14 +394,38 @@ class SearchLoop(BaseLoop):
             module.set_choices(g)
         return runner.model
 
-    def _check_limit(self, space, cost, limit):
-        """Fail before any evaluation when no sampled candidate meets the FLOPs limit."""
+    def _latency_table(self, module, name):
+        """The :class:`LatencyTable` of ``train_cfg.latency_table``, checked against the
+        searchable module, or None."""
+        if self.latency_table is None:
+            return None
+        from ...models.latency import LatencyTable
+        if module is None or not hasattr(module, 'path_cost') or not hasattr(module, 'arch') \
+                or not hasattr(module, 'widen_factor'):
+            raise ValueError('train_cfg.latency_table: latency tables cover DetNAS '
+                             'ShuffleNetV2 backbones; the model has no such searchable module')
+        table = LatencyTable.load(self.latency_table, 'train_cfg.latency_table')
+        table.check_backbone(module.arch, module.widen_factor,
+                             getattr(module, 'with_last_conv', False), 'train_cfg.latency_table')
+        self.log(f'[search] latency table {self.latency_table}: {table.describe()}')
+        return table
+
+    def _check_limit(self, space, cost, limits: dict):
+        """Fail before any evaluation when no sampled candidate meets the limits."""
         rng = random.Random(0)
-        flops = [cost(space.sample(rng))['flops'] for _ in range(200)]
-        if min(flops) > limit:
-            raise ValueError(f'train_cfg.max_flops: no candidate meets {_fmt(limit)} FLOPs at '
-                             f'{self.cost_input_shape} (200 random paths cost {_fmt(min(flops))} '
-                             f'to {_fmt(max(flops))}); raise the limit')
+        costs = [cost(space.sample(rng)) for _ in range(200)]
+        for key, limit in limits.items():
+            vals = [c[key] for c in costs]
+            if min(vals) > limit:
+                what = (f'{_fmt(limit)} FLOPs at {self.cost_input_shape}' if key == 'flops'
+                        else f'{limit:g} ms')
+                lo, hi = ((_fmt(min(vals)), _fmt(max(vals))) if key == 'flops'
+                          else (f'{min(vals):.3f} ms', f'{max(vals):.3f} ms'))
+                raise ValueError(f'train_cfg.max_{key}: no candidate meets {what} (200 random '
+                                 f'paths cost {lo} to {hi}); raise the limit')
+        if len(limits) > 1 and not any(all(c[k] <= v for k, v in limits.items()) for c in costs):
+            raise ValueError('train_cfg.max_flops / max_latency: no one of 200 random paths '
+                             'meets both limits; raise one of them')
 
     def _compare_random(self, space, cost, evaluate_one, best, seed, rank, world):
         target = cost(best).get('flops')  # None without a searchable module: any path
