@@ -57,6 +57,7 @@ class ConvEntry:
     out_hw: int  # H_out * W_out (1 for a linear layer)
     bias: bool
     consumer: bool = False  # outside the traced module (a neck or head layer)
+    in_hw: int = 1  # H_in * W_in (1 for a linear layer)
 
 
 @dataclass
@@ -240,8 +241,12 @@ class _Propagator(torch.fx.Interpreter):
                                            f'out={c_out})')
             g.conv_out_ids.update(out)
             kh, kw = mod.kernel_size
+            arg = self.env.get(n.args[0]) if isinstance(n.args[0], torch.fx.Node) else None
+            in_hw = (arg.shape[2] * arg.shape[3] if isinstance(arg, torch.Tensor)
+                     else result.shape[2] * result.shape[3] * mod.stride[0] * mod.stride[1])
             g.convs.append(ConvEntry(name, kind, list(x), out, kh * kw,
-                                     result.shape[2] * result.shape[3], mod.bias is not None))
+                                     result.shape[2] * result.shape[3], mod.bias is not None,
+                                     in_hw=in_hw))
             return out
         if isinstance(mod, nn.Linear):
             if x is None or result.dim() != 2:
@@ -427,11 +432,11 @@ def add_consumers(graph: ChannelGraph, consumers: Sequence) -> ChannelGraph:
             wo = conv_out_size(w, mod.kernel_size[1], mod.stride[1], mod.padding[1],
                                mod.dilation[1])
             kernel, hw = mod.kernel_size[0] * mod.kernel_size[1], ho * wo
-            n_out = mod.out_channels
+            n_out, in_hw = mod.out_channels, h * w
         elif isinstance(mod, nn.Linear):
             if mod.in_features != len(x):
                 raise ValueError(f'{name}: expected {len(x)} input features, got {mod}')
-            kernel, hw, n_out = 1, 1, mod.out_features
+            kernel, hw, n_out, in_hw = 1, 1, mod.out_features, 1
         else:
             raise ValueError(f'{name}: a consumer must be a Conv2d or Linear, got '
                              f'{type(mod).__name__}')
@@ -441,14 +446,30 @@ def add_consumers(graph: ChannelGraph, consumers: Sequence) -> ChannelGraph:
         graph.prunable.extend([False] * n_out)
         graph.wg_of_cg.extend([-1] * n_out)
         graph.convs.append(ConvEntry(name, 'linear' if isinstance(mod, nn.Linear) else 'conv',
-                                     list(x), out, kernel, hw, mod.bias is not None, True))
+                                     list(x), out, kernel, hw, mod.bias is not None, True,
+                                     in_hw))
     return graph
 
 
 # ---------------------------------------------------------------------------------------
 # costs and the regularizer
 # ---------------------------------------------------------------------------------------
-COSTS = ('flops', 'params')
+COSTS = ('flops', 'params', 'latency')
+PLATFORM_KEYS = ('peak_compute', 'memory_bandwidth')
+
+
+def read_platform(platform, field: str = 'platform') -> dict:
+    """``{peak_compute: MAC/s, memory_bandwidth: bytes/s}`` from a dict with those keys or
+    from a latency table file (``tools/latency_table.py`` measures both on a device)."""
+    if isinstance(platform, str):
+        from .latency import LatencyTable
+        platform = LatencyTable.load(platform, field).meta['platform']
+    if not isinstance(platform, dict) or set(platform) != set(PLATFORM_KEYS) or not all(
+            isinstance(platform[k], (int, float)) and not isinstance(platform[k], bool)
+            and platform[k] > 0 for k in PLATFORM_KEYS):
+        raise ValueError(f'{field}: a latency table file (tools/latency_table.py) or a dict '
+                         f'with positive {list(PLATFORM_KEYS)} is expected, got {platform!r}')
+    return {k: float(platform[k]) for k in PLATFORM_KEYS}
 
 
 class CostModel:
@@ -459,23 +480,41 @@ class CostModel:
     plus its bias as a linear term), a depthwise conv linear in its live channels; with
     ``cost='params'`` each BN layer adds 2 per live channel.
 
+    ``cost='latency'`` is MorphNet's roofline latency (seconds for one image): every
+    conv / linear layer costs ``max(MACs / peak_compute, bytes / memory_bandwidth)``,
+    bytes being ``bytes_per_element`` times its weights plus its input and output
+    activations (``H_in*W_in*live_in + H_out*W_out*live_out``), with the two platform
+    figures of ``platform``. Its penalty charges each channel the dominant term's share.
+
     Args:
         graph (ChannelGraph): a finalized graph (consumers included).
-        cost (str): ``'flops'`` (multiply-adds) or ``'params'``. Defaults to ``'flops'``.
+        cost (str): ``'flops'`` (multiply-adds), ``'params'`` or ``'latency'``. Defaults
+            to ``'flops'``.
         consumers (bool): count the consumer layers (:func:`add_consumers`) too.
             Defaults to True.
+        platform (str | dict, optional): for ``'latency'``: a latency table file or
+            ``dict(peak_compute=MAC/s, memory_bandwidth=bytes/s)`` (:func:`read_platform`).
+        bytes_per_element (int): 4 for float32. Defaults to 4.
     """
 
-    def __init__(self, graph: ChannelGraph, cost: str = 'flops', consumers: bool = True):
+    def __init__(self, graph: ChannelGraph, cost: str = 'flops', consumers: bool = True,
+                 platform=None, bytes_per_element: int = 4):
         if cost not in COSTS:
             raise bad_value('cost', cost, COSTS)
         self.graph, self.cost_name = graph, cost
         self.bilinear, self.linear = [], []  # (coeff, in_cgs, out_cgs) / (coeff, cgs)
+        self.layers = []  # latency: (macs k, weight k, in_hw, out_hw, depthwise, cin, cout)
+        if cost == 'latency':
+            self.platform = read_platform(platform, 'morphnet.platform')
+            self.bytes_per_element = bytes_per_element
         for c in graph.convs:
             if c.consumer and not consumers:
                 continue
             cin, cout = graph.cgs(c.in_ids), graph.cgs(c.out_ids)
-            if cost == 'flops':
+            if cost == 'latency':
+                self.layers.append((c.kernel * c.out_hw, c.kernel, c.in_hw, c.out_hw,
+                                    c.kind == 'depthwise', cin, cout))
+            elif cost == 'flops':
                 k = c.kernel * c.out_hw
                 if c.kind == 'depthwise':
                     self.linear.append((k, cout))
@@ -516,8 +555,42 @@ class CostModel:
         return torch.zeros(n, dtype=values.dtype, device=values.device).index_add_(
             0, seg, values[idx])
 
+    # --------------------------------------------------------------- roofline latency
+    def _lat_index(self, device):
+        if self._tensors is None or self._tensors[0].device != device:
+            def flat(lists):
+                idx = [c for lst in lists for c in lst]
+                seg = [k for k, lst in enumerate(lists) for _ in lst]
+                return (torch.tensor(idx, dtype=torch.long, device=device),
+                        torch.tensor(seg, dtype=torch.long, device=device))
+            cols = list(zip(*self.layers)) if self.layers else [()] * 7
+            num = [torch.tensor([float(v) for v in col], dtype=torch.float64, device=device)
+                   for col in cols[:4]]
+            dw = torch.tensor(list(cols[4]), dtype=torch.bool, device=device)
+            self._tensors = (*num, dw, flat(cols[5]), flat(cols[6]))
+        return self._tensors
+
+    def _lat_terms(self, a_in, a_out, dw, mk, wk, in_hw, out_hw):
+        """Per layer ``(compute seconds, memory seconds)`` for live counts a_in, a_out."""
+        pairs = torch.where(dw, a_out, a_in * a_out)
+        compute = mk * pairs / self.platform['peak_compute']
+        mem = self.bytes_per_element * (wk * pairs + in_hw * a_in + out_hw * a_out) \
+            / self.platform['memory_bandwidth']
+        return compute, mem
+
+    def _lat_live(self, a):
+        mk, wk, in_hw, out_hw, dw, i_in, i_out = self._lat_index(a.device)
+        n = len(self.layers)
+        return (self._segsum(a, i_in, n), self._segsum(a, i_out, n), dw, mk, wk, in_hw,
+                out_hw)
+
     def cost(self, alive) -> float:
         """Cost with ``alive`` (a 0/1 vector over channel groups, or None: all alive)."""
+        if self.cost_name == 'latency':
+            if alive is None:
+                alive = torch.ones(self.graph.num_cg, dtype=torch.float64)
+            a_in, a_out, *rest = self._lat_live(alive.to(torch.float64))
+            return float(torch.maximum(*self._lat_terms(a_in, a_out, *rest)).sum())
         device = alive.device if isinstance(alive, torch.Tensor) else torch.device('cpu')
         bi_k, lin_k, bi_in, bi_out, lin = self._index(device)
         if alive is None:
@@ -531,7 +604,21 @@ class CostModel:
     def penalty(self, scores, alive):
         """``sum(coeff * (live_in * sum(s_out) + live_out * sum(s_in)))`` over bilinear
         layers plus ``sum(coeff * sum(s_out))`` over linear ones, ``s`` the scores of
-        prunable channel groups (0 elsewhere): each channel charged what removing it saves."""
+        prunable channel groups (0 elsewhere): each channel charged what removing it saves.
+        With ``'latency'``, per layer the derivative of its dominant roofline term."""
+        if self.cost_name == 'latency':
+            a = alive.to(torch.float64).detach()
+            s = scores.to(torch.float64)
+            a_in, a_out, dw, mk, wk, in_hw, out_hw = self._lat_live(a)
+            n = len(self.layers)
+            _, _, _, _, _, i_in, i_out = self._lat_index(s.device)
+            s_in, s_out = self._segsum(s, i_in, n), self._segsum(s, i_out, n)
+            compute, mem = self._lat_terms(a_in, a_out, dw, mk, wk, in_hw, out_hw)
+            d_pairs = torch.where(dw, s_out, a_in * s_out + a_out * s_in)
+            d_compute = mk * d_pairs / self.platform['peak_compute']
+            d_mem = self.bytes_per_element * (wk * d_pairs + in_hw * s_in + out_hw * s_out) \
+                / self.platform['memory_bandwidth']
+            return torch.where(compute >= mem, d_compute, d_mem).sum()
         bi_k, lin_k, bi_in, bi_out, lin = self._index(scores.device)
         a = alive.to(torch.float64).detach()
         s = scores.to(torch.float64)
@@ -550,6 +637,10 @@ class CostModel:
         for c in range(g.num_cg):
             k = g.wg_of_cg[c]
             ratio.append(1.0 if k < 0 else wg_widths[k] / len(g.width_groups[k]['cgs']))
+        if self.cost_name == 'latency':
+            r = torch.tensor(ratio, dtype=torch.float64)
+            a_in, a_out, *rest = self._lat_live(r)
+            return float(torch.maximum(*self._lat_terms(a_in, a_out, *rest)).sum())
         total = 0.0
         for k, cin, cout in self.bilinear:
             total += k * sum(ratio[c] for c in cin) * sum(ratio[c] for c in cout)
@@ -564,20 +655,21 @@ class MorphNetRegularizer:
     Args:
         module (nn.Module): the traced module; its BN layers are read at every call.
         graph (ChannelGraph): its :func:`trace_channels` graph (consumers may be added).
-        cost (str): ``'flops'`` (FLOP-weighted) or ``'params'`` (size-weighted).
-            Defaults to ``'flops'``.
+        cost (str): ``'flops'`` (FLOP-weighted), ``'params'`` (size-weighted) or
+            ``'latency'`` (roofline, needs ``platform``). Defaults to ``'flops'``.
         threshold (float): a channel group is alive while its scale (largest ``|gamma|``
             of its members) exceeds it. Defaults to 0.1.
         consumers (bool): count consumer layers in the cost. Defaults to True.
+        platform (str | dict, optional): see :class:`CostModel`.
     """
 
     def __init__(self, module: nn.Module, graph: ChannelGraph, cost: str = 'flops',
-                 threshold: float = 0.1, consumers: bool = True):
+                 threshold: float = 0.1, consumers: bool = True, platform=None):
         if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) \
                 or not threshold >= 0:
             raise ValueError(f'threshold: a number >= 0 is expected, got {threshold!r}')
         self.module, self.graph, self.threshold = module, graph, float(threshold)
-        self.model = CostModel(graph, cost, consumers)
+        self.model = CostModel(graph, cost, consumers, platform)
         self.bn_names = list(graph.bns)
         self._bn_cg = [graph.cgs(graph.bns[n]) for n in self.bn_names]
         self._idx = None
@@ -918,4 +1010,4 @@ def __getattr__(name):
 __all__ = ['ChannelGraph', 'ConvEntry', 'trace_channels', 'add_consumers', 'CostModel',
            'MorphNetRegularizer', 'resnet_group_names', 'group_names', 'widths_from_groups',
            'groups_from_widths', 'ShrinkResult', 'shrink', 'expand', 'EXPAND_MODES',
-           'channel_order', 'transfer_state_dict', 'COSTS']
+           'channel_order', 'transfer_state_dict', 'COSTS', 'read_platform']

@@ -155,7 +155,7 @@ def test_unsupported_layers_are_named():
     with pytest.raises(ValueError, match='layer view.*moves channels'):
         trace_channels(Shuffle(), (3, 8, 8))
     with pytest.raises(ValueError, match='morphnet.cost'):
-        check_settings(dict(cost='latency'))
+        check_settings(dict(cost='energy'))
     with pytest.raises(ValueError, match='morphnet'):
         check_settings(dict(strenght=1.0))
 

@@ -11,9 +11,9 @@ import os.path as osp
 import torch
 from mmengine.model import is_model_wrapper
 
-from ...models.morphnet import (channel_order, expand, group_names, groups_from_widths,
-                                resnet_group_names, shrink, transfer_state_dict,
-                                widths_from_groups)
+from ...models.morphnet import (CostModel, channel_order, expand, group_names,
+                                groups_from_widths, resnet_group_names, shrink,
+                                trace_channels, transfer_state_dict, widths_from_groups)
 from ...models.width_resnet import resnet_branches, resnet_widths
 from ...space.base import bad_value
 from ..optimizers.morphnet_optim_wrapper import SCOPES, build_regularizer, check_settings
@@ -112,6 +112,9 @@ def morphnet_export(cfg, model, out_dir: str, settings: dict | None = None,
     if budget_scope not in SCOPES:
         raise bad_value('budget_scope', budget_scope, SCOPES)
     s = check_settings(dict(settings or {}, scope=budget_scope))
+    if s['cost'] == 'latency' and budget_scope == 'detector':
+        raise ValueError("budget_scope: cost='latency' covers the backbone's layers (and the "
+                         "neck's input convs) only; use budget_scope='backbone'")
     if is_model_wrapper(model):
         model = model.module
     backbone = model.backbone
@@ -192,9 +195,13 @@ def morphnet_export(cfg, model, out_dir: str, settings: dict | None = None,
                                                             'from': key}}}, ckpt)
         with open(osp.join(sub, 'widths.json'), 'w') as f:
             json.dump(widths.to_dict(), f, indent=1)
-        measured = total_cost(new, s['cost'], s['input_shape'])
+        measured = None if s['cost'] == 'latency' else total_cost(new, s['cost'],
+                                                                   s['input_shape'])
         if budget_scope == 'backbone':
-            if s['cost'] == 'params':
+            if s['cost'] == 'latency':  # the roofline of the exported backbone, traced anew
+                measured = CostModel(trace_channels(new.backbone, s['input_shape']), 'latency',
+                                     False, s['platform']).cost(None)
+            elif s['cost'] == 'params':
                 measured = float(sum(p.numel() for p in new.backbone.parameters()))
             else:
                 from ...models.flops import model_flops

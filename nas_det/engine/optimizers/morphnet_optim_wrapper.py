@@ -13,7 +13,9 @@ checkpoint keys)::
                       strength_factor=1.0, warmup_iters=0, scope='backbone'))
 
 At every step the wrapper adds ``strength * penalty`` to the loss before the backward
-pass and logs ``morphnet_flops`` (or ``morphnet_params``: the live cost), ``morphnet_loss``
+pass and logs ``morphnet_flops`` (``morphnet_params``, ``morphnet_latency``: the live
+cost; ``cost='latency'`` is the roofline estimate in seconds per image on the ``platform``
+figures, read from a ``tools/latency_table.py`` file or given), ``morphnet_loss``
 (the term added) and ``morphnet_strength`` to the message hub (so to the logger and
 ``scalars.json``).
 """
@@ -25,12 +27,14 @@ from mmengine.model import is_model_wrapper
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 
-from ...models.morphnet import COSTS, MorphNetRegularizer, add_consumers, trace_channels
+from ...models.morphnet import (COSTS, MorphNetRegularizer, add_consumers, read_platform,
+                                trace_channels)
 from ...space.base import bad_value
 
 SCOPES = ('backbone', 'detector')
 _SETTINGS = dict(input_shape=(3, 224, 224), cost='flops', threshold=0.1, strength=None,
-                 strength_factor=1.0, warmup_iters=0, scope='backbone', module='backbone')
+                 strength_factor=1.0, warmup_iters=0, scope='backbone', module='backbone',
+                 platform=None)
 
 
 def check_settings(settings) -> dict:
@@ -49,6 +53,15 @@ def check_settings(settings) -> dict:
     s['input_shape'] = tuple(shape)
     if s['cost'] not in COSTS:
         raise bad_value('morphnet.cost', s['cost'], COSTS)
+    if s['cost'] == 'latency':
+        if s['platform'] is None:
+            raise ValueError("morphnet.platform: cost='latency' needs the device's figures: a "
+                             'latency table file (tools/latency_table.py) or '
+                             'dict(peak_compute=MAC/s, memory_bandwidth=bytes/s)')
+        s['platform'] = read_platform(s['platform'], 'morphnet.platform')
+    elif s['platform'] is not None:
+        raise ValueError(f"morphnet.platform: only read with cost='latency' (cost is "
+                         f"{s['cost']!r}); remove it")
     if s['scope'] not in SCOPES:
         raise bad_value('morphnet.scope', s['scope'], SCOPES)
     for key in ('threshold', 'strength_factor'):
@@ -120,7 +133,7 @@ def build_regularizer(model, settings: dict, require_consumers: bool | None = No
         n = len(graph.outputs)
         add_consumers(graph, [(name, mod, idx % n) for name, mod, idx in consumers])
     return MorphNetRegularizer(module, graph, s['cost'], s['threshold'],
-                               consumers=s['scope'] == 'detector')
+                               consumers=s['scope'] == 'detector', platform=s['platform'])
 
 
 @OPTIM_WRAPPERS.register_module()
