@@ -6,6 +6,7 @@ Usage::
     python bench/detnas.py --repeats 15 --threads 1 --skip-search
     python bench/detnas.py --checkpoint work_dirs/detnas/train/iter_240.pth
     python bench/detnas.py --tiny                # CI size (about a minute): every part, once
+    python bench/detnas.py --skip-memory --skip-search --peer-dir /tmp/peers  # vs mmrazor
 
 On the RetinaNet DetNAS configuration (``SUPERNET_CONFIG``: RetinaNet with the 20-block
 ``ShuffleNetV2Supernet(arch='300M')``), read at run time, with ``--batch`` real images of
@@ -22,6 +23,8 @@ collated and put through the model's data preprocessor once, outside the timings
    which of the two runs first alternating; reported: the median of the per-pair ratios
    (robust to load drift on a shared machine), the ratio of the medians and the number
    of pairs. Target: <= 1.05.
+   **Layout**: the same weights with the backbone in NCHW and in NHWC
+   (``channels_last``), interleaved (``--layout-pairs``).
 3. **Memory**: each model trains ``--memory-steps`` steps in its own process (this script
    re-invoked with ``--mode supernet`` / ``--mode subnet``); reported: that process's
    ``ru_maxrss`` and the peak minus the RSS right after the model was built (the training
@@ -29,7 +32,12 @@ collated and put through the model's data preprocessor once, outside the timings
    per step, as in training; the subnet is built on the first sampled path. These run
    first, while this process is still small: Linux carries a parent's peak RSS into a
    child's ``ru_maxrss`` across ``exec`` of a vfork'ed child.
-4. **Search** (issue 22): seconds per scored candidate of ``SupernetEvaluator`` on a
+4. **Supernet training against mmrazor** (``--peer-dir``): mmrazor 1.0.0's DetNAS
+   supernet (``SPOS`` over ``SearchableShuffleNetV2``) under the same neck, head, batch
+   and SGD, stepped on the same fresh random path as ours (mapped op by op), interleaved
+   (``--peer-pairs``); reported: the median of per-pair ratios ours / mmrazor (issue 20's
+   goal: <= 0.8).
+5. **Search** (issue 22): seconds per scored candidate of ``SupernetEvaluator`` on a
    Runner built from ``SEARCH_CONFIG``'s search phase (its evaluator settings: 4 BN
    batches of 8, 48 held-out val images; ``--val-images``), for each ``--search-bn-modes``
    (``recalibrate``, the paper; ``train``, BN batch statistics), with every speed-up off
@@ -141,16 +149,16 @@ def make_batch(cfg, batch_size: int, seed: int = 0) -> list:
     return pseudo_collate([dataset[i] for i in idx])
 
 
-def build(cfg, torch, genotype=None, channels_last=False):
-    """The detector of ``cfg`` (its backbone a subnet on ``genotype`` if given, in NHWC
-    layout with ``channels_last``) and SGD."""
+def build(cfg, torch, genotype=None, channels_last=None):
+    """The detector of ``cfg`` (its backbone a subnet on ``genotype`` if given; its
+    backbone's ``channels_last`` as the config sets it, or as given) and SGD."""
     import copy
     from mmengine.registry import MODELS
     mcfg = copy.deepcopy(cfg.model)
     if genotype is not None:
         mcfg.backbone = dict(mcfg.backbone, type='ShuffleNetV2Subnet', genotype=genotype.to_dict())
-    if channels_last:
-        mcfg.backbone = dict(mcfg.backbone, channels_last=True)
+    if channels_last is not None:
+        mcfg.backbone = dict(mcfg.backbone, channels_last=bool(channels_last))
     model = MODELS.build(mcfg)
     model.init_weights()
     model.train()
@@ -173,6 +181,15 @@ def timed(fn) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
+
+
+def timed_pair(r: int, a, b) -> tuple:
+    """Seconds of ``a()`` and ``b()``, ``a`` first in even rounds ``r``, ``b`` in odd ones."""
+    if r % 2 == 0:
+        ta, tb = timed(a), timed(b)
+    else:
+        tb, ta = timed(b), timed(a)
+    return ta, tb
 
 
 def memory_mode(args) -> None:
@@ -251,40 +268,64 @@ def measure_steps(args, torch) -> dict:
     t_sup, t_sub = [], []
     for r in range(args.repeats):
         i = r % len(paths)
-        a = lambda: sup(paths[i])  # noqa: E731
-        b = lambda: sub(i)  # noqa: E731
-        if r % 2 == 0:
-            ts, tb = timed(a), timed(b)
-        else:
-            tb, ts = timed(b), timed(a)
+        ts, tb = timed_pair(r, lambda: sup(paths[i]), lambda: sub(i))
         t_sup.append(ts), t_sub.append(tb)
         print(f'[steps] pair {r + 1}/{args.repeats} path {i}: supernet {ts:.3f} s, subnet '
               f'{tb:.3f} s, ratio {ts / tb:.3f}', flush=True)
     # 3. the backbone's channels_last option: the same supernet weights in NHWC layout
     t_nchw, t_nhwc = [], []
-    if args.layout_pairs:
-        nhwc, nopt = build(cfg, torch, channels_last=True)
-        nhwc.load_state_dict(supernet.state_dict())
+    if args.layout_pairs:  # the same weights in both layouts, whatever the config sets
+        layouts = {}
+        for cl in (False, True):
+            model, opt = build(cfg, torch, channels_last=cl)
+            model.load_state_dict(supernet.state_dict())
+            layouts[cl] = (model, opt)
 
-        def nhwc_step(path):
-            nhwc.backbone.set_choices(path)
-            losses.append(train_step(nhwc, nopt, data))
+        def layout_step(cl, path):
+            model, opt = layouts[cl]
+            model.backbone.set_choices(path)
+            losses.append(train_step(model, opt, data))
 
-        nhwc_step(paths[0])  # warm-up
+        layout_step(False, paths[0]), layout_step(True, paths[0])  # warm-up
         for r in range(args.layout_pairs):
             i = r % len(paths)
-            a = lambda: sup(paths[i])  # noqa: E731
-            b = lambda: nhwc_step(paths[i])  # noqa: E731
-            if r % 2 == 0:
-                ta, tb = timed(a), timed(b)
-            else:
-                tb, ta = timed(b), timed(a)
+            ta, tb = timed_pair(r, lambda: layout_step(False, paths[i]),
+                                lambda: layout_step(True, paths[i]))
             t_nchw.append(ta), t_nhwc.append(tb)
             print(f'[steps] layout pair {r + 1}/{args.layout_pairs} path {i}: NCHW {ta:.3f} s, '
                   f'channels_last {tb:.3f} s', flush=True)
+    # 4. mmrazor 1.0.0's DetNAS supernet under the same neck and head, same batch and SGD
+    t_ours, t_peer = [], []
+    if args.peer_dir and args.peer_pairs:
+        from mmengine.registry import MODELS
+        import_peer(args.peer_dir)
+        torch.manual_seed(args.seed)
+        peer = MODELS.build(peer_model_config(cfg.model))
+        peer.init_weights()
+        peer.train()
+        o = cfg.optim_wrapper.optimizer
+        popt = torch.optim.SGD(peer.parameters(), lr=o['lr'], momentum=o.get('momentum', 0),
+                               weight_decay=o.get('weight_decay', 0))
+        groups = list(peer.mutator.search_groups)
+
+        def peer_step(path):  # SPOS.loss without its own sampling: the same path as ours
+            peer.mutator.set_choices({g: PEER_OPS[op] for g, op in zip(groups, path.ops)})
+            popt.zero_grad(set_to_none=True)
+            loss, _ = peer.parse_losses(peer.architecture(**data, mode='loss'))
+            loss.backward()
+            popt.step()
+            losses.append(loss.item())
+
+        peer_step(paths[0])  # warm-up
+        for r in range(args.peer_pairs):
+            path = space.sample(rng)  # fresh random paths, as in supernet training
+            ta, tb = timed_pair(r, lambda: sup(path), lambda: peer_step(path))
+            t_ours.append(ta), t_peer.append(tb)
+            print(f'[steps] mmrazor pair {r + 1}/{args.peer_pairs}: ours {ta:.3f} s, mmrazor '
+                  f'{tb:.3f} s, ratio {ta / tb:.3f}', flush=True)
     return {'input_shape': shape, 'params_supernet': n_super, 'params_subnet': n_sub,
             'fresh': fresh, 'sup': t_sup, 'sub': t_sub, 'num_paths': len(paths),
-            'nchw': t_nchw, 'nhwc': t_nhwc,
+            'nchw': t_nchw, 'nhwc': t_nhwc, 'ours': t_ours, 'peer': t_peer,
             'finite_losses': all(map(lambda v: v == v and abs(v) != float('inf'), losses))}
 
 
@@ -327,6 +368,36 @@ def search_config(args):
     return pcfg, ev_cfg, wd
 
 
+def import_peer(peer_dir) -> None:
+    """Make mmrazor 1.0.0 in ``peer_dir`` importable and register its modules."""
+    sys.path.insert(0, os.path.abspath(peer_dir))
+    import mmrazor.engine  # noqa: F401  (registers EvolutionSearchLoop)
+    import mmrazor.models  # noqa: F401
+    from mmrazor.utils import register_all_modules
+    register_all_modules(False)
+
+
+def peer_model_config(model_cfg, norm_training: bool = False) -> dict:
+    """mmrazor's DetNAS supernet (``SPOS`` over ``SearchableShuffleNetV2``, the 300M
+    space, its four candidate ops per block) as the backbone of ``model_cfg``'s detector:
+    the same neck, head, norm layers and output stages as ours."""
+    import copy
+    arch = copy.deepcopy(model_cfg)
+    ours = arch['backbone']
+    mutable = dict(_scope_='mmrazor', type='OneShotMutableOP', candidates=dict(
+        shuffle_3x3=dict(type='ShuffleBlock', kernel_size=3),
+        shuffle_5x5=dict(type='ShuffleBlock', kernel_size=5),
+        shuffle_7x7=dict(type='ShuffleBlock', kernel_size=7),
+        shuffle_xception=dict(type='ShuffleXception')))
+    arch['backbone'] = dict(
+        _scope_='mmrazor', type='SearchableShuffleNetV2', widen_factor=1.0,
+        out_indices=tuple(ours.get('out_indices', (0, 1, 2, 3))), with_last_layer=False,
+        norm_cfg=dict(ours.get('norm_cfg', dict(type='BN', requires_grad=True))),
+        arch_setting=[[c, n, mutable] for c, n in ((64, 4), (160, 4), (320, 8), (640, 4))])
+    return dict(type='mmrazor.SPOS', architecture=arch, mutator=dict(type='mmrazor.NasMutator'),
+                norm_training=norm_training)
+
+
 class PeerScorer:
     """mmrazor 1.0.0's scoring of one candidate, ``EvolutionSearchLoop._val_candidate``
     (BN calibration when asked, validation, ``Evaluator.evaluate``), on mmrazor's DetNAS
@@ -344,27 +415,9 @@ class PeerScorer:
         from mmengine.runner import Runner
 
         from nas_det.engine.evaluators.scoring import Profile
-        sys.path.insert(0, os.path.abspath(peer_dir))
-        import mmrazor.engine  # noqa: F401  (registers EvolutionSearchLoop)
-        import mmrazor.models  # noqa: F401
-        from mmrazor.utils import register_all_modules
-        register_all_modules(False)
+        import_peer(peer_dir)
         pc = copy.deepcopy(pcfg)
-        arch = copy.deepcopy(pc.model)
-        ours = arch['backbone']
-        mutable = dict(_scope_='mmrazor', type='OneShotMutableOP', candidates=dict(
-            shuffle_3x3=dict(type='ShuffleBlock', kernel_size=3),
-            shuffle_5x5=dict(type='ShuffleBlock', kernel_size=5),
-            shuffle_7x7=dict(type='ShuffleBlock', kernel_size=7),
-            shuffle_xception=dict(type='ShuffleXception')))
-        arch['backbone'] = dict(
-            _scope_='mmrazor', type='SearchableShuffleNetV2', widen_factor=1.0,
-            out_indices=tuple(ours.get('out_indices', (0, 1, 2, 3))), with_last_layer=False,
-            norm_cfg=dict(ours.get('norm_cfg', dict(type='BN', requires_grad=True))),
-            arch_setting=[[c, n, mutable] for c, n in ((64, 4), (160, 4), (320, 8), (640, 4))])
-        pc.model = dict(type='mmrazor.SPOS', architecture=arch,
-                        mutator=dict(type='mmrazor.NasMutator'),
-                        norm_training=bn_mode == 'train')
+        pc.model = peer_model_config(pc.model, norm_training=bn_mode == 'train')
         val = copy.deepcopy(pc.val_dataloader)
         if ev_cfg.get('num_val_images'):
             val['dataset']['indices'] = ev_cfg['num_val_images']
@@ -523,7 +576,7 @@ def search_summary(args, search) -> None:
     e = search['evaluator']
     load = ' / '.join(f'{a:.1f}' for a in search['load_start'][:1] + search['load_end'][:1])
     first = next(iter(search['modes'].values()))
-    print(f'4. search, per candidate: {med(r["on"]["wall"] for r in first["rows"][1:]):.2f} s '
+    print(f'5. search, per candidate: {med(r["on"]["wall"] for r in first["rows"][1:]):.2f} s '
           f'(ours with the speed-ups, bn_mode={next(iter(search["modes"]))!r}, median); '
           f'{args.candidates} paths per mode after a cold one, rotating order; 1-min load '
           f'average {load} at start / end of this part')
@@ -566,6 +619,11 @@ def search_summary(args, search) -> None:
                   'the threshold), so their COCO eval was nearly free.')
 
 
+def cfg_channels_last() -> bool:
+    from mmengine.config import Config
+    return bool(Config.fromfile(SUPERNET_CONFIG).model.backbone.get('channels_last', False))
+
+
 def summary(args, torch, load0, mem, steps, search) -> None:
     med = statistics.median
     line = '-' * 78
@@ -606,6 +664,14 @@ def summary(args, torch, load0, mem, steps, search) -> None:
                   f'{m["built_rss_mb"]:.0f} MiB)')
         ds = mem['supernet']['maxrss_mb'] - mem['subnet']['maxrss_mb']
         print(f'   supernet - subnet peak: {ds:.0f} MiB')
+    if steps and steps['peer']:
+        a, c = steps['ours'], steps['peer']
+        layout = 'NHWC' if cfg_channels_last() else 'NCHW'
+        print(f'4. supernet training vs mmrazor 1.0.0 (goal <= 0.8): ours ({layout} '
+              f'backbone, as the config) median {med(a):.3f} s, mmrazor {med(c):.3f} s '
+              f'per step; median of per-pair ratios {med(x / y for x, y in zip(a, c)):.3f}, '
+              f'ratio of medians {med(a) / med(c):.3f}; {len(a)} pairs on fresh random '
+              'paths (the same path for both)')
     if search:
         search_summary(args, search)
     print(line, flush=True)
@@ -622,6 +688,9 @@ def main(argv=None) -> None:
     p.add_argument('--memory-steps', type=int, default=3)
     p.add_argument('--layout-pairs', type=int, default=4,
                    help='interleaved supernet steps NCHW vs channels_last (0: skip)')
+    p.add_argument('--peer-pairs', type=int, default=8,
+                   help='with --peer-dir: interleaved supernet training steps, ours vs '
+                   "mmrazor's, on the same fresh random paths (0: skip)")
     p.add_argument('--candidates', type=int, default=3, help='timed search candidates')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--skip-memory', action='store_true')
@@ -633,7 +702,8 @@ def main(argv=None) -> None:
                    help="val images per candidate (default: the search config's 48)")
     p.add_argument('--peer-dir', default=None,
                    help='a folder holding mmrazor 1.0.0 (shared/peers/setup_peers.sh): its '
-                   'EvolutionSearchLoop scores the same paths in the search part')
+                   'DetNAS supernet trains beside ours in the step part (--peer-pairs) and '
+                   'its EvolutionSearchLoop scores the same paths in the search part')
     p.add_argument('--only-search', action='store_true',
                    help='the search part alone (no memory, no training steps)')
     p.add_argument('--mode', choices=('bench', 'supernet', 'subnet'), default='bench',
@@ -648,16 +718,18 @@ def main(argv=None) -> None:
     args.data_root = os.path.abspath(args.data_root)
     if args.tiny:
         for k, v in dict(repeats=1, threads=1, paths=1, fresh=1, batch=2, size=128,
-                         memory_steps=1, layout_pairs=0, candidates=1).items():
+                         memory_steps=1, layout_pairs=0, candidates=1,
+                         peer_pairs=1 if args.peer_dir else 0).items():
             setattr(args, k, v)
     for k in ('repeats', 'threads', 'paths', 'fresh', 'batch', 'size', 'memory_steps',
               'candidates'):
         if getattr(args, k) < 1:
             raise ValueError(f'--{k.replace("_", "-")}: a positive integer is expected, got '
                              f'{getattr(args, k)}')
-    if args.layout_pairs < 0:
-        raise ValueError(f'--layout-pairs: a non-negative integer is expected, got '
-                         f'{args.layout_pairs}')
+    for k in ('layout_pairs', 'peer_pairs'):
+        if getattr(args, k) < 0:
+            raise ValueError(f'--{k.replace("_", "-")}: a non-negative integer is expected, '
+                             f'got {getattr(args, k)}')
     if args.checkpoint and not os.path.isfile(args.checkpoint):
         raise ValueError(f'--checkpoint: no file at {args.checkpoint!r}')
     if args.checkpoint:

@@ -264,6 +264,31 @@ CHANNEL_SPLITS = ('even_odd', 'halves')
 """How a stride-1 unit splits its input into the kept half and the main branch's half."""
 
 
+class _EvenOddSplitNHWC(torch.autograd.Function):
+    """``(x[:, 0::2], x[:, 1::2])`` whose backward writes both gradients into one tensor
+    of ``x``'s NHWC layout. Autograd's slice backward builds NCHW zeros, so in a
+    channels_last network every unit boundary would hand NCHW gradients to NHWC
+    activations, and ReLU's backward on such mixed layouts runs about 3x slower. Values
+    are the same either way (the gradients are copied, not summed in another order)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.shape = x.shape
+        return x[:, 0::2], x[:, 1::2]
+
+    @staticmethod
+    def backward(ctx, g_keep, g_main):
+        grad = torch.empty(ctx.shape, dtype=(g_keep if g_keep is not None else g_main).dtype,
+                           device=(g_keep if g_keep is not None else g_main).device,
+                           memory_format=torch.channels_last)
+        for view, g in ((grad[:, 0::2], g_keep), (grad[:, 1::2], g_main)):
+            if g is None:
+                view.zero_()
+            else:
+                view.copy_(g)
+        return grad
+
+
 def split_channels(x: torch.Tensor, mode: str = 'even_odd') -> tuple:
     """Split ``x`` (N, C, H, W) into the half a stride-1 unit keeps and the half its main
     branch transforms.
@@ -278,6 +303,11 @@ def split_channels(x: torch.Tensor, mode: str = 'even_odd') -> tuple:
         mode (str): one of :data:`CHANNEL_SPLITS`. Defaults to ``'even_odd'``.
     """
     if mode == 'even_odd':
+        if (isinstance(x, torch.Tensor) and x.requires_grad and torch.is_grad_enabled()
+                and x.dim() == 4 and not x.is_contiguous()
+                and x.is_contiguous(memory_format=torch.channels_last)
+                and not torch.jit.is_tracing()):  # an ONNX / TorchScript trace: plain slices
+            return _EvenOddSplitNHWC.apply(x)
         return x[:, 0::2], x[:, 1::2]
     n, c, h, w = x.shape
     y = x.reshape(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)

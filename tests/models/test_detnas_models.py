@@ -350,3 +350,54 @@ def test_channels_last_gives_the_same_outputs_and_gradients():
     assert conv.is_contiguous(memory_format=torch.channels_last)
     with pytest.raises(ValueError, match='channels_last'):
         ShuffleNetV2Supernet(channels_last='yes')
+
+
+def test_nhwc_split_gives_the_slicing_gradients_in_the_nhwc_layout():
+    """A channels_last unit's even/odd split (``_EvenOddSplitNHWC``) returns the slices and
+    hands back the gradient slicing would, bit for bit, but in x's NHWC layout (slicing's
+    backward builds NCHW zeros, which slowed every later ReLU backward about 3x); a
+    supernet trained with it gets the same gradients as with plain slicing."""
+    import random
+
+    import nas_det.models.shufflenet as S
+    x0 = torch.randn(2, 6, 5, 5).contiguous(memory_format=torch.channels_last)
+    gk, gm = torch.randn(2, 3, 5, 5), torch.randn(2, 3, 5, 5)
+    grads = []
+    for fn in (lambda x: (x[:, 0::2], x[:, 1::2]), S.split_channels):
+        x = x0.clone().requires_grad_()
+        z = x * 1.0  # not a leaf: its gradient keeps the layout autograd made it in
+        assert z.is_contiguous(memory_format=torch.channels_last)
+        z.register_hook(grads.append)
+        keep, main = fn(z)
+        assert torch.equal(keep, x0[:, 0::2]) and torch.equal(main, x0[:, 1::2])
+        ((keep * gk).sum() + (main * gm).sum()).backward()
+    assert torch.equal(grads[0], grads[1])
+    assert grads[1].is_contiguous(memory_format=torch.channels_last)
+    assert not grads[0].is_contiguous(memory_format=torch.channels_last)
+    # only one half used: the other half's gradient is zero
+    x = x0.clone().requires_grad_()
+    S.split_channels(x)[1].sum().backward()
+    assert torch.equal(x.grad[:, 0::2], torch.zeros(2, 3, 5, 5))
+    assert torch.equal(x.grad[:, 1::2], torch.ones(2, 3, 5, 5))
+    # NCHW input, no grad, or 'halves': plain slicing (views)
+    y = torch.randn(2, 6, 5, 5, requires_grad=True)
+    assert S.split_channels(y)[0]._base is y
+    with torch.no_grad():
+        assert S.split_channels(x0)[0]._base is x0
+    # a whole supernet: gradients bit-identical with the plain slices
+    orig = S.split_channels
+    torch.manual_seed(0)
+    net = S.ShuffleNetV2Supernet(widen_factor=0.5, channels_last=True)
+    net.set_choices(net.search_space.sample(random.Random(1)))
+    inp = torch.randn(2, 3, 64, 64)
+    got = []
+    for fn in (orig, lambda t, mode='even_odd': (t[:, 0::2], t[:, 1::2])):
+        S.split_channels = fn
+        try:
+            net.zero_grad(set_to_none=True)
+            sum(o.square().mean() for o in net(inp)).backward()
+        finally:
+            S.split_channels = orig
+        got.append([p.grad.clone() for p in net.parameters() if p.grad is not None])
+    assert len(got[0]) == len(got[1]) > 0
+    assert all(torch.equal(a, b) for a, b in zip(*got))
