@@ -107,7 +107,7 @@ def test_detnas_bench_tiny(tmp_path):
     assert 'losses finite: True' in out
     peak = grab(r'supernet: +{n} MiB', out)
     assert 10 < peak < 1e5
-    per_cand = grab(r'4\. search, per candidate: {n} s', out)
+    per_cand = grab(r'5\. search, per candidate: {n} s', out)
     assert 0 < per_cand < 300
     # both BN modes, each with the speed-ups off and on, the same rewards, a profile each
     assert re.findall(r"bn_mode='(\w+)': 1 BN batches", out) == ['recalibrate', 'train']
