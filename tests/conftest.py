@@ -20,6 +20,18 @@ def pytest_configure(config):
                             'CI runs everything)')
 
 
+@pytest.fixture(scope='module')
+def one_thread():
+    """Torch on one thread for a test module, restored after: tiny tensors run fastest on
+    one thread, and much faster on a shared machine (``pytestmark =
+    pytest.mark.usefixtures('one_thread')``)."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope='session')
 def tiny_det_data(tmp_path_factory):
     """A tiny embedded detection set (real digits), shared by the slow tests."""

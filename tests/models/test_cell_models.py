@@ -16,13 +16,7 @@ GENOTYPES = {'nasnet_a': NASNET_A, 'pnasnet_5': PNASNET_5, 'amoebanet_a': AMOEBA
 TINY = dict(cells_per_stage=1, filters=8)
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is much faster (on a shared machine too)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')  # conftest: tiny tensors, 1 thread
 
 
 def _params(model):

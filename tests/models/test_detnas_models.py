@@ -37,13 +37,7 @@ def _randomize(model, seed=0):
                         else torch.randn(t.shape, generator=g) * 0.2)
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is faster, and much faster on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')  # conftest: tiny tensors, 1 thread
 
 
 @pytest.fixture(scope='module')

@@ -16,13 +16,7 @@ SMALL = dict(in_channels=[8, 16, 24, 32], out_channels=16, num_outs=5, stack_tim
              start_level=1, norm_cfg=dict(type='BN'))
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """Small tensors: one thread is faster, and much faster on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')  # conftest: tiny tensors, 1 thread
 
 
 def _randomize(model, seed=0):

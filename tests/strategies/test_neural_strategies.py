@@ -22,13 +22,7 @@ BLOCKED = ChoiceSpace({k: [0, 1, 2, 3] for k in KEYS},
 PNAS_FAST = dict(type='pnas', beam=4, epochs=5, max_candidates=40)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """Tiny models run fastest on one thread (the machine is shared); restored after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')  # conftest: tiny tensors, 1 thread
 
 
 def agreement(seed):
