@@ -110,7 +110,8 @@ def main(argv=None):
     worst = max(abs(e) for e in errors)
     mean = sum(abs(e) for e in errors) / len(errors)
     print(f'[latency] {len(paths)} paths: mean |error| {100 * mean:.1f}%, largest '
-          f'{100 * worst:.1f}% (the plain sum, without the scale: mean {100 * sum(plain) / len(plain):.1f}%, '
+          f'{100 * worst:.1f}% (the plain sum, without the scale: mean '
+          f'{100 * sum(plain) / len(plain):.1f}%, '
           f'largest {100 * max(plain):.1f}%)', flush=True)
     if args.max_error is not None and worst > args.max_error:
         print(f'[latency] FAILED: largest error {100 * worst:.1f}% > '

@@ -295,45 +295,49 @@ def build_latency_table(arch='300M', widen_factor: float = 1.0,
     shape = tuple(int(v) for v in input_shape)
     _, _, plan, space = _block_plan(arch, widen_factor, shape)
     stem_c, channels, _ = arch_layout(arch, widen_factor)
+    rng_state = torch.random.get_rng_state()  # seeded weights; the caller's RNG restored
     torch.manual_seed(0)
-    entries = {}
-    stem = _prepare(ConvModule(shape[0], stem_c, 3, 2, 1, norm_cfg=dict(type='BN'),
-                               act_cfg=dict(type='ReLU')), device, channels_last)
-    x_img = _input(shape, batch, device, channels_last)
-    entries['stem'] = _module_fn(stem, x_img)
-    for spec in dict.fromkeys(plan):
-        c_in, c_out, stride, h, w = spec
-        x = _input((c_in, h, w), batch, device, channels_last)
-        for op in OP_KERNELS:
-            block = _prepare(ChoiceBlock((op,), c_in, c_out, stride, dict(type='BN')),
-                             device, channels_last)
-            entries[block_key(op, *spec)] = _module_fn(block, x)
-    if with_last_conv:
-        c, h, w = channels[-1], plan[-1][3], plan[-1][4]
-        h, w = conv_out_size(h, 3, plan[-1][2], 1), conv_out_size(w, 3, plan[-1][2], 1)
-        last = _prepare(ConvModule(c, LAST_CHANNELS, 1, norm_cfg=dict(type='BN'),
+    try:
+        entries = {}
+        stem = _prepare(ConvModule(shape[0], stem_c, 3, 2, 1, norm_cfg=dict(type='BN'),
                                    act_cfg=dict(type='ReLU')), device, channels_last)
-        entries['last_conv'] = _module_fn(last, _input((c, h, w), batch, device, channels_last))
-    meta = dict(format=FORMAT, device=str(device), torch=torch.__version__,
-                threads=torch.get_num_threads(), batch=int(batch), input_shape=list(shape),
-                arch=arch if isinstance(arch, str) else dict(arch),
-                widen_factor=float(widen_factor), with_last_conv=bool(with_last_conv),
-                channels_last=bool(channels_last), unit='ms', repeats=repeats * rounds)
-    cal_paths = _sample_paths(space, calibrate, seed)
-    for i, g in enumerate(cal_paths):
-        entries[f'path:{i}'] = _subnet_fn(meta, g, x_img)
-    ms = _rounds(entries, device, repeats, rounds, warmup, progress, stat)
-    measured = [ms.pop(f'path:{i}') for i in range(len(cal_paths))]
-    fixed = {k: ms.pop(k) for k in ('stem', 'last_conv') if k in ms}
-    meta.update(device_name=torch.cuda.get_device_name(device) if device.type == 'cuda'
-                else (platform.processor() or platform.machine()),
-                fixed=fixed, blocks=ms, platform=measure_platform(device),
-                calibration=dict(scale=1.0, paths=len(cal_paths), stat=stat))
-    table = LatencyTable(LatencyTable._check(meta, 'latency table'))
-    if cal_paths:
-        table.meta['calibration']['scale'] = float(statistics.median(
-            m / table.predict(g, calibrated=False) for g, m in zip(cal_paths, measured)))
-    return table
+        x_img = _input(shape, batch, device, channels_last)
+        entries['stem'] = _module_fn(stem, x_img)
+        for spec in dict.fromkeys(plan):
+            c_in, c_out, stride, h, w = spec
+            x = _input((c_in, h, w), batch, device, channels_last)
+            for op in OP_KERNELS:
+                block = _prepare(ChoiceBlock((op,), c_in, c_out, stride, dict(type='BN')),
+                                 device, channels_last)
+                entries[block_key(op, *spec)] = _module_fn(block, x)
+        if with_last_conv:
+            c, h, w = channels[-1], plan[-1][3], plan[-1][4]
+            h, w = conv_out_size(h, 3, plan[-1][2], 1), conv_out_size(w, 3, plan[-1][2], 1)
+            last = _prepare(ConvModule(c, LAST_CHANNELS, 1, norm_cfg=dict(type='BN'),
+                                       act_cfg=dict(type='ReLU')), device, channels_last)
+            entries['last_conv'] = _module_fn(last, _input((c, h, w), batch, device, channels_last))
+        meta = dict(format=FORMAT, device=str(device), torch=torch.__version__,
+                    threads=torch.get_num_threads(), batch=int(batch), input_shape=list(shape),
+                    arch=arch if isinstance(arch, str) else dict(arch),
+                    widen_factor=float(widen_factor), with_last_conv=bool(with_last_conv),
+                    channels_last=bool(channels_last), unit='ms', repeats=repeats * rounds)
+        cal_paths = _sample_paths(space, calibrate, seed)
+        for i, g in enumerate(cal_paths):
+            entries[f'path:{i}'] = _subnet_fn(meta, g, x_img)
+        ms = _rounds(entries, device, repeats, rounds, warmup, progress, stat)
+        measured = [ms.pop(f'path:{i}') for i in range(len(cal_paths))]
+        fixed = {k: ms.pop(k) for k in ('stem', 'last_conv') if k in ms}
+        meta.update(device_name=torch.cuda.get_device_name(device) if device.type == 'cuda'
+                    else (platform.processor() or platform.machine()),
+                    fixed=fixed, blocks=ms, platform=measure_platform(device),
+                    calibration=dict(scale=1.0, paths=len(cal_paths), stat=stat))
+        table = LatencyTable(LatencyTable._check(meta, 'latency table'))
+        if cal_paths:
+            table.meta['calibration']['scale'] = float(statistics.median(
+                m / table.predict(g, calibrated=False) for g, m in zip(cal_paths, measured)))
+        return table
+    finally:
+        torch.random.set_rng_state(rng_state)
 
 
 def measure_paths(table: LatencyTable, genotypes: Sequence, repeats: int = 10,
@@ -344,7 +348,8 @@ def measure_paths(table: LatencyTable, genotypes: Sequence, repeats: int = 10,
     m = table.meta
     device = torch.device(m['device'])
     x = _input(tuple(m['input_shape']), m['batch'], device, m['channels_last'])
-    torch.manual_seed(0)
-    entries = {i: _subnet_fn(m, g, x) for i, g in enumerate(genotypes)}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        entries = {i: _subnet_fn(m, g, x) for i, g in enumerate(genotypes)}
     ms = _rounds(entries, device, repeats, rounds, warmup, progress, m['calibration']['stat'])
     return [ms[i] for i in range(len(genotypes))]

@@ -112,3 +112,25 @@ def test_a_table_of_another_backbone_is_refused_before_the_search(small_table, t
         _search(tmp_path / 'w', monkeypatch, GA, model=_Model('1.3G'), latency_table=str(path),
                 max_latency=1.0)
     assert not (tmp_path / 'w' / 'trials.jsonl').exists()
+
+
+def test_the_dry_check_reads_the_table_before_any_phase_trains(small_table, tmp_path):
+    """``check_search_config`` (run before the supernet trains) refuses a missing table
+    and a table of another backbone, so a typo does not surface hours later."""
+    from mmengine.config import Config
+
+    from nas_det.engine.runner.search_loop import check_search_config
+    path = tmp_path / 'lat.json'
+    small_table.save(str(path))
+
+    def cfg(table, arch='300M'):
+        return Config(dict(
+            model=dict(type='RetinaNet', backbone=dict(type='ShuffleNetV2Supernet', arch=arch)),
+            train_cfg=dict(type='SearchLoop', strategy=dict(type='RandomSearch'),
+                           evaluator=dict(type='SupernetEvaluator'), latency_table=table,
+                           max_latency=1.0)))
+    check_search_config(cfg(str(path)))
+    with pytest.raises(ValueError, match=r'train_cfg\.latency_table: cannot read'):
+        check_search_config(cfg(str(tmp_path / 'missing.json')))
+    with pytest.raises(ValueError, match=r'train_cfg\.latency_table: the table was built for'):
+        check_search_config(cfg(str(path), arch='1.3G'))

@@ -510,10 +510,16 @@ def check_search_config(cfg) -> None:
         if found is not None:
             path, sub = found
             try:
-                space = MODELS.build(sub).search_space
+                module = MODELS.build(sub)
+                space = module.search_space
             except Exception as e:  # noqa: BLE001
                 raise ValueError(f'{path}: the searchable module does not build '
                                  f'({type(e).__name__}: {e})') from None
+            if tc.get('latency_table') and hasattr(module, 'arch'):
+                from ...models.latency import LatencyTable  # read and matched before training
+                LatencyTable.load(tc['latency_table'], 'train_cfg.latency_table').check_backbone(
+                    module.arch, module.widen_factor, getattr(module, 'with_last_conv', False),
+                    'train_cfg.latency_table')
     if space is None:  # no space to build it on: the type and keywords at least
         _load_neural()
         if strategy['type'] not in STRATEGIES:
