@@ -34,9 +34,10 @@ collated and put through the model's data preprocessor once, outside the timings
    child's ``ru_maxrss`` across ``exec`` of a vfork'ed child.
 4. **Supernet training against mmrazor** (``--peer-dir``): mmrazor 1.0.0's DetNAS
    supernet (``SPOS`` over ``SearchableShuffleNetV2``) under the same neck, head, batch
-   and SGD, stepped on the same fresh random path as ours (mapped op by op), interleaved
-   (``--peer-pairs``); reported: the median of per-pair ratios ours / mmrazor (issue 20's
-   goal: <= 0.8).
+   and SGD, stepped on the same fresh random path as ours (mapped op by op) and as ours
+   with the whole detector NHWC (``ChannelsLastHook``), in rotating order
+   (``--peer-pairs`` rounds); reported: the median of per-round ratios ours / mmrazor
+   (issue 20's goal: <= 0.8).
 5. **Search** (issue 22): seconds per scored candidate of ``SupernetEvaluator`` on a
    Runner built from ``SEARCH_CONFIG``'s search phase (its evaluator settings: 4 BN
    batches of 8, 48 held-out val images; ``--val-images``), for each ``--search-bn-modes``
@@ -183,13 +184,15 @@ def timed(fn) -> float:
     return time.perf_counter() - t
 
 
-def timed_pair(r: int, a, b) -> tuple:
-    """Seconds of ``a()`` and ``b()``, ``a`` first in even rounds ``r``, ``b`` in odd ones."""
-    if r % 2 == 0:
-        ta, tb = timed(a), timed(b)
-    else:
-        tb, ta = timed(b), timed(a)
-    return ta, tb
+def timed_pair(r: int, *fns) -> tuple:
+    """Seconds of each of ``fns``, run in an order rotated by round ``r`` (two: ``a``
+    first in even rounds, ``b`` in odd ones), returned in the order given."""
+    k = r % len(fns)
+    order = list(range(len(fns)))[k:] + list(range(len(fns)))[:k]
+    out = [0.0] * len(fns)
+    for i in order:
+        out[i] = timed(fns[i])
+    return tuple(out)
 
 
 def memory_mode(args) -> None:
@@ -295,8 +298,17 @@ def measure_steps(args, torch) -> dict:
             print(f'[steps] layout pair {r + 1}/{args.layout_pairs} path {i}: NCHW {ta:.3f} s, '
                   f'channels_last {tb:.3f} s', flush=True)
     # 4. mmrazor 1.0.0's DetNAS supernet under the same neck and head, same batch and SGD
-    t_ours, t_peer = [], []
+    t_ours, t_peer, t_whole = [], [], []
     if args.peer_dir and args.peer_pairs:
+        from nas_det.engine.hooks import to_channels_last
+        whole, wopt = build(cfg, torch)  # ChannelsLastHook's layout: neck and head NHWC too
+        whole.load_state_dict(supernet.state_dict())
+        to_channels_last(whole)
+
+        def whole_step(path):
+            whole.backbone.set_choices(path)
+            losses.append(train_step(whole, wopt, data))
+
         from mmengine.registry import MODELS
         import_peer(args.peer_dir)
         torch.manual_seed(args.seed)
@@ -316,16 +328,18 @@ def measure_steps(args, torch) -> dict:
             popt.step()
             losses.append(loss.item())
 
-        peer_step(paths[0])  # warm-up
+        peer_step(paths[0]), whole_step(paths[0])  # warm-up
         for r in range(args.peer_pairs):
             path = space.sample(rng)  # fresh random paths, as in supernet training
-            ta, tb = timed_pair(r, lambda: sup(path), lambda: peer_step(path))
-            t_ours.append(ta), t_peer.append(tb)
-            print(f'[steps] mmrazor pair {r + 1}/{args.peer_pairs}: ours {ta:.3f} s, mmrazor '
-                  f'{tb:.3f} s, ratio {ta / tb:.3f}', flush=True)
+            ta, tb, tw = timed_pair(r, lambda: sup(path), lambda: peer_step(path),
+                                    lambda: whole_step(path))
+            t_ours.append(ta), t_peer.append(tb), t_whole.append(tw)
+            print(f'[steps] mmrazor round {r + 1}/{args.peer_pairs}: ours {ta:.3f} s, ours '
+                  f'whole-NHWC {tw:.3f} s, mmrazor {tb:.3f} s, ratios {ta / tb:.3f} / '
+                  f'{tw / tb:.3f}', flush=True)
     return {'input_shape': shape, 'params_supernet': n_super, 'params_subnet': n_sub,
             'fresh': fresh, 'sup': t_sup, 'sub': t_sub, 'num_paths': len(paths),
-            'nchw': t_nchw, 'nhwc': t_nhwc, 'ours': t_ours, 'peer': t_peer,
+            'nchw': t_nchw, 'nhwc': t_nhwc, 'ours': t_ours, 'peer': t_peer, 'whole': t_whole,
             'finite_losses': all(map(lambda v: v == v and abs(v) != float('inf'), losses))}
 
 
@@ -669,9 +683,13 @@ def summary(args, torch, load0, mem, steps, search) -> None:
         layout = 'NHWC' if cfg_channels_last() else 'NCHW'
         print(f'4. supernet training vs mmrazor 1.0.0 (goal <= 0.8): ours ({layout} '
               f'backbone, as the config) median {med(a):.3f} s, mmrazor {med(c):.3f} s '
-              f'per step; median of per-pair ratios {med(x / y for x, y in zip(a, c)):.3f}, '
-              f'ratio of medians {med(a) / med(c):.3f}; {len(a)} pairs on fresh random '
-              'paths (the same path for both)')
+              f'per step; median of per-round ratios {med(x / y for x, y in zip(a, c)):.3f}, '
+              f'ratio of medians {med(a) / med(c):.3f}; {len(a)} rounds on fresh random '
+              'paths (the same path for all)')
+        w = steps['whole']
+        print(f'   with ChannelsLastHook (neck and head NHWC too): median {med(w):.3f} s; '
+              f'median of per-round ratios {med(x / y for x, y in zip(w, c)):.3f}, ratio of '
+              f'medians {med(w) / med(c):.3f}')
     if search:
         search_summary(args, search)
     print(line, flush=True)

@@ -488,6 +488,7 @@ class _ShuffleNetV2(FrozenStagesMixin, BaseModule):
         if not isinstance(channels_last, bool):
             raise bad_value('channels_last', channels_last, [False, True])
         self.channels_last = channels_last
+        self.nhwc_outputs = False  # set by ChannelsLastHook: the neck and head run NHWC too
         if channels_last:  # weights in NHWC too (in-place init and loading keep it)
             self.to(memory_format=torch.channels_last)
         self._freeze_stages()
@@ -515,7 +516,7 @@ class _ShuffleNetV2(FrozenStagesMixin, BaseModule):
             x = self.last_conv(x)
             if len(self.stages) in self.out_indices:
                 outs.append(x)
-        if self.channels_last:  # the neck and head get the usual NCHW layout
+        if self.channels_last and not self.nhwc_outputs:  # the neck and head get NCHW
             outs = [o.contiguous() for o in outs]
         return tuple(outs)
 
