@@ -273,8 +273,7 @@ def build_latency_table(arch='300M', widen_factor: float = 1.0,
     rounds.
 
     A unit timed alone runs with its weights and input in cache; inside a network they
-    are not, so the plain sum of the entries underestimates (on a 2-core CPU by about
-    10%). The table stores ``scale``, the median over the calibration paths of measured
+    are not, so the plain sum of the entries underestimates (on a 2-core CPU by 8-19%). The table stores ``scale``, the median over the calibration paths of measured
     / summed, and :meth:`LatencyTable.predict` multiplies by it (``calibrate=0``: scale 1).
 
     Args:
