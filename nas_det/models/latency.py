@@ -273,8 +273,9 @@ def build_latency_table(arch='300M', widen_factor: float = 1.0,
     rounds.
 
     A unit timed alone runs with its weights and input in cache; inside a network they
-    are not, so the plain sum of the entries underestimates (on a 2-core CPU by 8-19%). The table stores ``scale``, the median over the calibration paths of measured
-    / summed, and :meth:`LatencyTable.predict` multiplies by it (``calibrate=0``: scale 1).
+    are not, so the plain sum of the entries underestimates (on a 2-core CPU by 8-19%).
+    The table stores ``scale``, the median over the calibration paths of measured /
+    summed, and :meth:`LatencyTable.predict` multiplies by it (``calibrate=0``: scale 1).
 
     Args:
         stat (str): ``'min'`` (the fastest of all timed calls: robust to other load on the
