@@ -35,7 +35,8 @@ collated and put through the model's data preprocessor once, outside the timings
 4. **Supernet training against mmrazor** (``--peer-dir``): mmrazor 1.0.0's DetNAS
    supernet (``SPOS`` over ``SearchableShuffleNetV2``) under the same neck, head, batch
    and SGD, stepped on the same fresh random path as ours (mapped op by op) and as ours
-   with the whole detector NHWC (``ChannelsLastHook``), in rotating order
+   with the other neck and head layout than the config's (``ChannelsLastHook`` or not),
+   in rotating order
    (``--peer-pairs`` rounds); reported: the median of per-round ratios ours / mmrazor
    (issue 20's goal: <= 0.8).
 5. **Search** (issue 22): seconds per scored candidate of ``SupernetEvaluator`` on a
@@ -150,11 +151,19 @@ def make_batch(cfg, batch_size: int, seed: int = 0) -> list:
     return pseudo_collate([dataset[i] for i in idx])
 
 
-def build(cfg, torch, genotype=None, channels_last=None):
+def whole_nhwc(cfg) -> bool:
+    """Whether ``cfg`` lists ``ChannelsLastHook`` (the whole detector in NHWC)."""
+    return any(h.get('type') == 'ChannelsLastHook' for h in cfg.get('custom_hooks', []))
+
+
+def build(cfg, torch, genotype=None, channels_last=None, whole=None):
     """The detector of ``cfg`` (its backbone a subnet on ``genotype`` if given; its
-    backbone's ``channels_last`` as the config sets it, or as given) and SGD."""
+    backbone's ``channels_last`` as the config sets it, or as given; the whole detector
+    NHWC as ``ChannelsLastHook`` makes it when the config lists the hook, or as ``whole``
+    says) and SGD."""
     import copy
     from mmengine.registry import MODELS
+    from nas_det.engine.hooks import to_channels_last
     mcfg = copy.deepcopy(cfg.model)
     if genotype is not None:
         mcfg.backbone = dict(mcfg.backbone, type='ShuffleNetV2Subnet', genotype=genotype.to_dict())
@@ -162,6 +171,8 @@ def build(cfg, torch, genotype=None, channels_last=None):
         mcfg.backbone = dict(mcfg.backbone, channels_last=bool(channels_last))
     model = MODELS.build(mcfg)
     model.init_weights()
+    if whole_nhwc(cfg) if whole is None else whole:
+        to_channels_last(model)
     model.train()
     o = cfg.optim_wrapper.optimizer
     opt = torch.optim.SGD(model.parameters(), lr=o['lr'], momentum=o.get('momentum', 0),
@@ -280,7 +291,7 @@ def measure_steps(args, torch) -> dict:
     if args.layout_pairs:  # the same weights in both layouts, whatever the config sets
         layouts = {}
         for cl in (False, True):
-            model, opt = build(cfg, torch, channels_last=cl)
+            model, opt = build(cfg, torch, channels_last=cl, whole=False)
             model.load_state_dict(supernet.state_dict())
             layouts[cl] = (model, opt)
 
@@ -298,16 +309,15 @@ def measure_steps(args, torch) -> dict:
             print(f'[steps] layout pair {r + 1}/{args.layout_pairs} path {i}: NCHW {ta:.3f} s, '
                   f'channels_last {tb:.3f} s', flush=True)
     # 4. mmrazor 1.0.0's DetNAS supernet under the same neck and head, same batch and SGD
-    t_ours, t_peer, t_whole = [], [], []
+    t_ours, t_peer, t_other = [], [], []
     if args.peer_dir and args.peer_pairs:
-        from nas_det.engine.hooks import to_channels_last
-        whole, wopt = build(cfg, torch)  # ChannelsLastHook's layout: neck and head NHWC too
-        whole.load_state_dict(supernet.state_dict())
-        to_channels_last(whole)
+        # the other layout of the neck and head than the config's (ChannelsLastHook or not)
+        other, oopt = build(cfg, torch, whole=not whole_nhwc(cfg))
+        other.load_state_dict(supernet.state_dict())
 
-        def whole_step(path):
-            whole.backbone.set_choices(path)
-            losses.append(train_step(whole, wopt, data))
+        def other_step(path):
+            other.backbone.set_choices(path)
+            losses.append(train_step(other, oopt, data))
 
         from mmengine.registry import MODELS
         import_peer(args.peer_dir)
@@ -328,18 +338,18 @@ def measure_steps(args, torch) -> dict:
             popt.step()
             losses.append(loss.item())
 
-        peer_step(paths[0]), whole_step(paths[0])  # warm-up
+        peer_step(paths[0]), other_step(paths[0])  # warm-up
         for r in range(args.peer_pairs):
             path = space.sample(rng)  # fresh random paths, as in supernet training
             ta, tb, tw = timed_pair(r, lambda: sup(path), lambda: peer_step(path),
-                                    lambda: whole_step(path))
-            t_ours.append(ta), t_peer.append(tb), t_whole.append(tw)
+                                    lambda: other_step(path))
+            t_ours.append(ta), t_peer.append(tb), t_other.append(tw)
             print(f'[steps] mmrazor round {r + 1}/{args.peer_pairs}: ours {ta:.3f} s, ours '
-                  f'whole-NHWC {tw:.3f} s, mmrazor {tb:.3f} s, ratios {ta / tb:.3f} / '
+                  f'other layout {tw:.3f} s, mmrazor {tb:.3f} s, ratios {ta / tb:.3f} / '
                   f'{tw / tb:.3f}', flush=True)
     return {'input_shape': shape, 'params_supernet': n_super, 'params_subnet': n_sub,
             'fresh': fresh, 'sup': t_sup, 'sub': t_sub, 'num_paths': len(paths),
-            'nchw': t_nchw, 'nhwc': t_nhwc, 'ours': t_ours, 'peer': t_peer, 'whole': t_whole,
+            'nchw': t_nchw, 'nhwc': t_nhwc, 'ours': t_ours, 'peer': t_peer, 'other': t_other,
             'finite_losses': all(map(lambda v: v == v and abs(v) != float('inf'), losses))}
 
 
@@ -633,9 +643,15 @@ def search_summary(args, search) -> None:
                   'the threshold), so their COCO eval was nearly free.')
 
 
-def cfg_channels_last() -> bool:
+def layouts_described() -> tuple:
+    """The config's layouts in words, and those of the other model of the mmrazor rounds."""
     from mmengine.config import Config
-    return bool(Config.fromfile(SUPERNET_CONFIG).model.backbone.get('channels_last', False))
+    cfg = Config.fromfile(SUPERNET_CONFIG)
+    bb = 'NHWC' if cfg.model.backbone.get('channels_last', False) else 'NCHW'
+    if whole_nhwc(cfg):
+        return (f'backbone {bb}, neck and head NHWC: ChannelsLastHook',
+                'the neck and head NCHW (no ChannelsLastHook)')
+    return f'backbone {bb}, neck and head NCHW', 'the neck and head NHWC too (ChannelsLastHook)'
 
 
 def summary(args, torch, load0, mem, steps, search) -> None:
@@ -679,17 +695,15 @@ def summary(args, torch, load0, mem, steps, search) -> None:
         ds = mem['supernet']['maxrss_mb'] - mem['subnet']['maxrss_mb']
         print(f'   supernet - subnet peak: {ds:.0f} MiB')
     if steps and steps['peer']:
-        a, c = steps['ours'], steps['peer']
-        layout = 'NHWC' if cfg_channels_last() else 'NCHW'
-        print(f'4. supernet training vs mmrazor 1.0.0 (goal <= 0.8): ours ({layout} '
-              f'backbone, as the config) median {med(a):.3f} s, mmrazor {med(c):.3f} s '
-              f'per step; median of per-round ratios {med(x / y for x, y in zip(a, c)):.3f}, '
-              f'ratio of medians {med(a) / med(c):.3f}; {len(a)} rounds on fresh random '
-              'paths (the same path for all)')
-        w = steps['whole']
-        print(f'   with ChannelsLastHook (neck and head NHWC too): median {med(w):.3f} s; '
-              f'median of per-round ratios {med(x / y for x, y in zip(w, c)):.3f}, ratio of '
-              f'medians {med(w) / med(c):.3f}')
+        a, c, w = steps['ours'], steps['peer'], steps['other']
+        mine, theirs = layouts_described()
+        print(f'4. supernet training vs mmrazor 1.0.0 (goal <= 0.8): ours as the config '
+              f'({mine}) median {med(a):.3f} s, mmrazor {med(c):.3f} s per step; median of '
+              f'per-round ratios {med(x / y for x, y in zip(a, c)):.3f}, ratio of medians '
+              f'{med(a) / med(c):.3f}; {len(a)} rounds on fresh random paths (the same path '
+              'for all)')
+        print(f'   ours with {theirs}: median {med(w):.3f} s; median of per-round ratios '
+              f'{med(x / y for x, y in zip(w, c)):.3f}, ratio of medians {med(w) / med(c):.3f}')
     if search:
         search_summary(args, search)
     print(line, flush=True)

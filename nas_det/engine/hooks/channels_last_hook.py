@@ -31,7 +31,7 @@ class ChannelsLastHook(Hook):
 
     On CPUs (oneDNN) NHWC convolutions and their backward passes are faster; with a DetNAS
     supernet whose backbone already runs NHWC (``channels_last=True``) a RetinaNet training
-    step took about 4% less (``bench/detnas.py --peer-dir``, docs/experiments/
+    step took 1-4% less (``bench/detnas.py --peer-dir``, docs/experiments/
     supernet_training_speed.md). The arithmetic is the same but summed in another order,
     so losses and gradients agree with the NCHW model to float rounding, not bit for bit.
     Parameters keep their names and shapes, so checkpoints load either way; optimizer
