@@ -80,11 +80,12 @@ def test_table_refuses_another_backbone(small_table):
 def test_table_predicts_whole_backbones_within_15_percent():
     """The issue's accuracy check on this machine: 10 random 300M paths at 224x224, one
     thread, each predicted within 15% of its measured latency (the command the guide
-    quotes, with --max-error)."""
+    quotes, with --max-error; 5 rounds, as the suite shares the cores with other tests)."""
     env = dict(os.environ, OMP_NUM_THREADS='1')
     out = subprocess.run([sys.executable, osp.join(ROOT, 'tools/latency_table.py'),
                           '--out', os.devnull, '--threads', '1', '--check', '10',
-                          '--max-error', '0.15'], capture_output=True, text=True, env=env,
+                          '--max-error', '0.15', '--rounds', '5'],
+                         capture_output=True, text=True, env=env,
                          cwd=ROOT, timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     lines = [ln for ln in out.stdout.splitlines() if 'predicted' in ln]
