@@ -78,7 +78,8 @@ class SearchCostModel:
                 cost = {'flops': flops}
             cost = {k: int(v) for k, v in cost.items()}
             if self.latency is not None:
-                cost['latency'] = round(self.latency.predict(genotype), 4)
+                cost['latency'] = round(self.latency.predict(
+                    genotype, getattr(self.module, 'with_last_conv', None)), 4)
             self._cache[key] = cost
         return self._cache[key]
 
