@@ -11,7 +11,8 @@ torch = pytest.importorskip('torch')
 from nas_det.space import ChoiceSpace  # noqa: E402
 from nas_det.strategies import build_strategy  # noqa: E402
 from nas_det.strategies.surrogates import MLPEnsembleSurrogate  # noqa: E402
-from test_neural_strategies import one_thread  # noqa: E402,F401  (autouse: one torch thread)
+
+pytestmark = pytest.mark.usefixtures('one_thread')  # conftest: tiny tensors, 1 thread
 
 KEYS = [f'd{i}' for i in range(6)]
 SPACE = ChoiceSpace({k: [0, 1, 2, 3] for k in KEYS}, blocks=[KEYS[i:i + 2] for i in range(0, 6, 2)])
