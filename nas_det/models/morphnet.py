@@ -534,20 +534,24 @@ class CostModel:
 
     def _index(self, device):
         if self._tensors is None or self._tensors[0].device != device:
-            def flat(lists):
-                idx = [c for lst in lists for c in lst]
-                seg = [k for k, lst in enumerate(lists) for _ in lst]
-                return (torch.tensor(idx, dtype=torch.long, device=device),
-                        torch.tensor(seg, dtype=torch.long, device=device))
-            bi_in = flat([b[1] for b in self.bilinear])
-            bi_out = flat([b[2] for b in self.bilinear])
-            lin = flat([li[1] for li in self.linear])
+            bi_in = self._flat([b[1] for b in self.bilinear], device)
+            bi_out = self._flat([b[2] for b in self.bilinear], device)
+            lin = self._flat([li[1] for li in self.linear], device)
             bi_k = torch.tensor([float(b[0]) for b in self.bilinear], device=device,
                                 dtype=torch.float64)
             lin_k = torch.tensor([float(li[0]) for li in self.linear], device=device,
                                  dtype=torch.float64)
             self._tensors = (bi_k, lin_k, bi_in, bi_out, lin)
         return self._tensors
+
+    @staticmethod
+    def _flat(lists, device):
+        """``(members, owner)`` index tensors of a list of channel-group lists, for
+        :meth:`_segsum`."""
+        idx = [c for lst in lists for c in lst]
+        seg = [k for k, lst in enumerate(lists) for _ in lst]
+        return (torch.tensor(idx, dtype=torch.long, device=device),
+                torch.tensor(seg, dtype=torch.long, device=device))
 
     @staticmethod
     def _segsum(values, index, n):
@@ -558,16 +562,11 @@ class CostModel:
     # --------------------------------------------------------------- roofline latency
     def _lat_index(self, device):
         if self._tensors is None or self._tensors[0].device != device:
-            def flat(lists):
-                idx = [c for lst in lists for c in lst]
-                seg = [k for k, lst in enumerate(lists) for _ in lst]
-                return (torch.tensor(idx, dtype=torch.long, device=device),
-                        torch.tensor(seg, dtype=torch.long, device=device))
             cols = list(zip(*self.layers)) if self.layers else [()] * 7
             num = [torch.tensor([float(v) for v in col], dtype=torch.float64, device=device)
                    for col in cols[:4]]
             dw = torch.tensor(list(cols[4]), dtype=torch.bool, device=device)
-            self._tensors = (*num, dw, flat(cols[5]), flat(cols[6]))
+            self._tensors = (*num, dw, self._flat(cols[5], device), self._flat(cols[6], device))
         return self._tensors
 
     def _lat_terms(self, a_in, a_out, dw, mk, wk, in_hw, out_hw):

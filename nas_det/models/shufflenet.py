@@ -278,8 +278,8 @@ class _EvenOddSplitNHWC(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_keep, g_main):
-        grad = torch.empty(ctx.shape, dtype=(g_keep if g_keep is not None else g_main).dtype,
-                           device=(g_keep if g_keep is not None else g_main).device,
+        ref = g_keep if g_keep is not None else g_main
+        grad = torch.empty(ctx.shape, dtype=ref.dtype, device=ref.device,
                            memory_format=torch.channels_last)
         for view, g in ((grad[:, 0::2], g_keep), (grad[:, 1::2], g_main)):
             if g is None:

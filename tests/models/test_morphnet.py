@@ -188,19 +188,26 @@ def _random_gammas(model, seed=0, low=0.3):
                 m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
 
 
-@pytest.mark.parametrize('stem', ['imagenet', 'cifar'])
-def test_export_classifier_flops_slicing_and_loading(tmp_path, stem):
+def _trained_classifier(stem):
+    """A small WidthResNet classifier with random BN scales (as if trained with the
+    regularizer), in eval mode, and the MorphNet training config that export reads."""
     from mmengine.config import Config
-    from mmengine.registry import MODELS
-    pytest.importorskip('mmpretrain')
-    widths = _small_widths()
-    model_cfg, model = _classifier(widths, stem)
+    model_cfg, model = _classifier(_small_widths(), stem)
     _random_gammas(model)
     model.eval()
     cfg = Config(dict(model=model_cfg, default_scope='mmpretrain',
                       optim_wrapper=dict(type='MorphNetOptimWrapper',
                                          optimizer=dict(type='SGD', lr=0.1),
                                          constructor='MorphNetOptimWrapperConstructor')))
+    return cfg, model
+
+
+@pytest.mark.parametrize('stem', ['imagenet', 'cifar'])
+def test_export_classifier_flops_slicing_and_loading(tmp_path, stem):
+    from mmengine.config import Config
+    from mmengine.registry import MODELS
+    pytest.importorskip('mmpretrain')
+    cfg, model = _trained_classifier(stem)
     settings = dict(input_shape=(3, 32, 32), threshold=0.1)
     # the CIFAR stem at 32x32 is the advertised set-up (bench/morphnet.py), divisor 8; the
     # ImageNet stem leaves 1-8 px maps at these 16-64 channel widths, where multiples of 8

@@ -11,7 +11,7 @@ import torch.nn as nn
 import nas_det  # noqa: F401  (registers modules)
 from nas_det.models.morphnet import CostModel, MorphNetRegularizer, trace_channels
 from nas_det.models.width_resnet import WidthResNet, resnet_widths
-from test_morphnet import _classifier, _random_gammas, _small_widths  # noqa: E402
+from test_morphnet import _random_gammas, _small_widths, _trained_classifier  # noqa: E402
 
 # a device where small layers are memory-bound and large ones compute-bound
 PLATFORM = dict(peak_compute=2e10, memory_bandwidth=2e10)
@@ -120,16 +120,9 @@ def test_latency_settings_errors_and_a_table_as_platform(tmp_path):
 
 
 def test_export_with_latency_cost(tmp_path):
-    from mmengine.config import Config
     from nas_det.engine.export.morphnet import morphnet_export
     pytest.importorskip('mmpretrain')
-    model_cfg, model = _classifier(_small_widths(), 'cifar')
-    _random_gammas(model)
-    model.eval()
-    cfg = Config(dict(model=model_cfg, default_scope='mmpretrain',
-                      optim_wrapper=dict(type='MorphNetOptimWrapper',
-                                         optimizer=dict(type='SGD', lr=0.1),
-                                         constructor='MorphNetOptimWrapperConstructor')))
+    cfg, model = _trained_classifier('cifar')
     settings = dict(input_shape=(3, 32, 32), threshold=0.1, cost='latency', platform=PLATFORM)
     out = morphnet_export(cfg, model, str(tmp_path), settings, budget_ratio=0.8)
     assert out['cost'] == 'latency'
