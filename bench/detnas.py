@@ -353,7 +353,7 @@ def measure_steps(args, torch) -> dict:
             'finite_losses': all(map(lambda v: v == v and abs(v) != float('inf'), losses))}
 
 
-SPEEDUPS_OFF = dict(cache_batches=False, stop_bn_forward=False, split_nms=False,
+SPEEDUPS_OFF = dict(cache_batches=False, stop_bn_forward=False, split_nms=False, topk_select=False,
                     coco_backend='pycocotools')
 """``SupernetEvaluator`` settings with every speed-up of issue 22 switched off."""
 
@@ -430,11 +430,12 @@ class PeerScorer:
 
     ``bn_mode='train'`` is mmrazor's ``norm_training=True`` (what its DetNAS search config
     sets); ``'recalibrate'`` its ``calibrate_sample_num`` = our BN batches x batch size. Its
-    loaders read in this process (``num_workers=0``, as ours). Where the time goes is
+    loaders read in this process (``num_workers=0``, as ours) unless ``workers`` (then
+    with that many persistent worker processes, as ours with ``--workers``). Where the time goes is
     recorded in ``profile`` as for ours (``bn``: the whole calibration).
     """
 
-    def __init__(self, peer_dir, pcfg, ev_cfg, bn_mode, work_dir):
+    def __init__(self, peer_dir, pcfg, ev_cfg, bn_mode, work_dir, workers=None):
         import copy
         from mmengine.runner import Runner
 
@@ -446,7 +447,7 @@ class PeerScorer:
         if ev_cfg.get('num_val_images'):
             val['dataset']['indices'] = ev_cfg['num_val_images']
         for dl in (val, pc.train_dataloader):
-            dl.update(num_workers=0, persistent_workers=False)
+            dl.update(num_workers=workers or 0, persistent_workers=bool(workers))
         if ev_cfg.get('batch_size'):
             val['batch_size'] = pc.train_dataloader['batch_size'] = ev_cfg['batch_size']
         calib = -1
@@ -527,6 +528,81 @@ class PeerScorer:
         return float(metrics.get('coco/bbox_mAP', float('nan')))
 
 
+def train_supernets(args, runner, modules, peer_dir, torch):
+    """``--train-iters`` SGD steps of our supernet (``runner.model``, in place) and, with
+    ``peer_dir``, of mmrazor's, from their initialisation, on the same batches of the
+    search phase's training set and the same uniformly sampled paths (as single-path
+    supernet training), the config's SGD with a linear warm-up over the first sixth and
+    a cosine decay. Returns mmrazor's trained state dict (or None)."""
+    import math
+
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import MODELS
+    from torch.utils.data import DataLoader
+
+    from nas_det.engine.evaluators import build_dataset
+    cfg = runner.cfg
+    n = args.train_iters
+    loader = DataLoader(build_dataset(cfg.train_dataloader.dataset),
+                        batch_size=cfg.train_dataloader.batch_size, shuffle=True,
+                        drop_last=True, collate_fn=pseudo_collate,
+                        generator=torch.Generator().manual_seed(args.seed))
+    o = cfg.optim_wrapper.optimizer
+    clip = (cfg.optim_wrapper.get('clip_grad') or {}).get('max_norm')
+    warm = max(1, n // 6)
+
+    def factor(i):
+        if i < warm:
+            return 0.1 + 0.9 * i / warm
+        return 0.5 * (1 + math.cos(math.pi * (i - warm) / max(1, n - warm)))
+
+    ours = runner.model
+    ours.init_weights()
+    nets = [('ours', ours, lambda path: modules[0][1].set_choices(path), ours)]
+    peer = None
+    if peer_dir:
+        import_peer(peer_dir)
+        torch.manual_seed(args.seed)
+        peer = MODELS.build(peer_model_config(cfg.model))
+        peer.init_weights()
+        groups = list(peer.mutator.search_groups)
+        nets.append(('mmrazor', peer, lambda path: peer.mutator.set_choices(
+            {g: PEER_OPS[op] for g, op in zip(groups, path.ops)}), peer.architecture))
+    opts = []
+    for _, net, _, _ in nets:
+        net.train()
+        opt = torch.optim.SGD(net.parameters(), lr=o['lr'], momentum=o.get('momentum', 0),
+                              weight_decay=o.get('weight_decay', 0))
+        opts.append((opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)))
+    space = modules[0][1].search_space
+    rng = random.Random(args.seed + 7)
+    it, t0, losses = iter(loader), time.perf_counter(), {}
+    for i in range(n):
+        batch = next(it, None)
+        if batch is None:
+            it = iter(loader)
+            batch = next(it)
+        data = ours.data_preprocessor(batch, True)
+        path = space.sample(rng)
+        for (name, net, choose, forward), (opt, sched) in zip(nets, opts):
+            choose(path)
+            opt.zero_grad(set_to_none=True)
+            loss, _ = net.parse_losses(forward(**data, mode='loss'))
+            loss.backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+            opt.step()
+            sched.step()
+            losses.setdefault(name, []).append(loss.item())
+        if (i + 1) % max(1, n // 10) == 0 or i + 1 == n:
+            print(f'[search] training {i + 1}/{n} ({time.perf_counter() - t0:.0f} s): loss ' +
+                  ', '.join(f'{k} {statistics.mean(v[-20:]):.3f}' for k, v in losses.items()),
+                  flush=True)
+    for _, net, _, _ in nets:
+        net.eval()
+    return peer.state_dict() if peer is not None else None
+
+
 def measure_search(args, torch) -> dict:
     """Per candidate: our evaluator with every speed-up off, with the defaults (all on),
     and mmrazor's scoring where ``--peer-dir`` holds it, on the same paths, in rotating
@@ -534,15 +610,17 @@ def measure_search(args, torch) -> dict:
 
     pcfg, ev_cfg, wd = search_config(args)
     try:
-        return _measure_search(args, pcfg, ev_cfg, wd)
+        return _measure_search(args, pcfg, ev_cfg, wd, torch)
     finally:
         shutil.rmtree(wd, ignore_errors=True)
 
 
-def _measure_search(args, pcfg, ev_cfg, wd) -> dict:
+def _measure_search(args, pcfg, ev_cfg, wd, torch) -> dict:
     from mmengine.runner import Runner
     from nas_det.engine.evaluators import SupernetEvaluator
     from nas_det.engine.hooks import searchable_modules
+
+    from nas_det.engine.evaluators import scoring
 
     runner = Runner.from_cfg(pcfg)
     if args.checkpoint:
@@ -554,16 +632,30 @@ def _measure_search(args, pcfg, ev_cfg, wd) -> dict:
         print('[search] --checkpoint: the peer has no trained weights; it is left out',
               flush=True)
         peer_dir = None
-    out = {'evaluator': ev_cfg, 'checkpoint': args.checkpoint, 'modes': {},
+    peer_state = None
+    if args.train_iters:
+        peer_state = train_supernets(args, runner, modules, peer_dir, torch)
+    weights = (args.checkpoint or (f'trained {args.train_iters} iterations here (both)'
+                                   if args.train_iters else 'untrained'))
+    ours_cfg = {}
+    if args.workers is not None:
+        ours_cfg['num_workers'] = args.workers
+    if args.stream:
+        ours_cfg['cache_batches'] = False
+    out = {'evaluator': ev_cfg, 'checkpoint': args.checkpoint, 'modes': {}, 'weights': weights,
+           'workers': args.workers, 'stream': args.stream,
            'max_per_img': (pcfg.model.get('test_cfg') or {}).get('max_per_img'),
            'load_start': os.getloadavg()}
     for mode in args.search_bn_modes:
         cfg = dict(ev_cfg, bn_mode=mode)
+        topk0 = dict(scoring._TOPK_STATE)  # (the 'off' scorer makes no topk selection)
         scorers = {'off': SupernetEvaluator(runner, modules=modules, **cfg, **SPEEDUPS_OFF),
-                   'on': SupernetEvaluator(runner, modules=modules, **cfg)}
+                   'on': SupernetEvaluator(runner, modules=modules, **cfg, **ours_cfg)}
         if peer_dir:
             scorers['mmrazor'] = PeerScorer(peer_dir, pcfg, cfg, mode,
-                                            os.path.join(wd, f'peer_{mode}'))
+                                            os.path.join(wd, f'peer_{mode}'), args.workers)
+            if peer_state is not None:
+                scorers['mmrazor'].model.load_state_dict(peer_state)
         rng = random.Random(args.seed + 1)
         paths = [space.sample(rng) for _ in range(args.candidates + 1)]
         names = list(scorers)
@@ -590,7 +682,8 @@ def _measure_search(args, pcfg, ev_cfg, wd) -> dict:
             'rows': rows, 'val_images': len(scorers['on'].val_set),
             'bn_batch_size': scorers['on'].train_bs,
             'coco_backend': scorers['on'].coco_backend,
-            'profiles': {k: sc.profile.per_candidate() for k, sc in scorers.items()}}
+            'profiles': {k: sc.profile.per_candidate() for k, sc in scorers.items()},
+            'topk': {k: scoring._TOPK_STATE[k] - topk0[k] for k in ('calls', 'hits')}}
     out['load_end'] = os.getloadavg()
     return out
 
@@ -608,8 +701,10 @@ def search_summary(args, search) -> None:
         rows = m['rows'][1:]
         names = list(m['rows'][0])
         print(f'   bn_mode={mode!r}: {e.get("bn_batches")} BN batches of {m["bn_batch_size"]}, '
-              f'{m["val_images"]} val images; weights: {search["checkpoint"] or "untrained"}; '
-              f'COCO evaluation with speed-ups: {m["coco_backend"]}')
+              f'{m["val_images"]} val images; weights: {search["weights"]}; '
+              f'COCO evaluation with speed-ups: {m["coco_backend"]}; reading: '
+              f'{search["workers"] or 0} worker(s) for ours with the speed-ups (and mmrazor)'
+              f'{", streamed (no cache)" if search["stream"] else ""}')
         for name in names:
             wall = [r[name]['wall'] for r in rows]
             cpu = [r[name]['cpu'] for r in rows]
@@ -631,11 +726,15 @@ def search_summary(args, search) -> None:
                   f'(cpu totals){goal}')
         diff = max(abs(r['on']['reward'] - r['off']['reward']) for r in m['rows'])
         print(f'   rewards on vs off: largest difference {diff:.3g} over {len(m["rows"])} paths')
+        t = m['topk']
+        print(f'   top-k selections by torch.topk (exact, no tie at the top): {t["hits"]} of '
+              f'{t["calls"]} levels that needed a selection (the rest sorted)')
         det = [r['on']['detections'] / m['val_images'] for r in m['rows']]
         print(f'   detections per val image: {[round(d, 1) for d in det]}')
         cap = search['max_per_img']
         if cap and all(d >= cap for d in det):
-            why = 'scores above the threshold' + ('' if search['checkpoint'] else ', untrained')
+            why = 'scores above the threshold' + (', untrained' if search['weights'] ==
+                                                  'untrained' else '')
             print(f'   NOTE: every val image got max_per_img={cap} detections ({why}): NMS and '
                   'COCO eval run at their most costly.')
         if not all(det):
@@ -728,6 +827,16 @@ def main(argv=None) -> None:
     p.add_argument('--skip-memory', action='store_true')
     p.add_argument('--skip-search', action='store_true')
     p.add_argument('--checkpoint', help='supernet checkpoint for the search timing')
+    p.add_argument('--train-iters', type=int, default=0,
+                   help='search part: first train our supernet and (with --peer-dir) '
+                   "mmrazor's this many iterations on the same batches and paths, so both "
+                   'score candidates with trained weights')
+    p.add_argument('--workers', type=int, default=None,
+                   help="search part: num_workers of our evaluator's loaders (with the "
+                   "speed-ups) and of mmrazor's (default: ours the config's, mmrazor 0)")
+    p.add_argument('--stream', action='store_true',
+                   help='search part: ours with the speed-ups reads every batch for every '
+                   'candidate (cache_batches=False), as the COCO configs')
     p.add_argument('--search-bn-modes', nargs='+', default=['recalibrate', 'train'],
                    choices=('recalibrate', 'train'), help="the evaluator's bn_mode(s) timed")
     p.add_argument('--val-images', type=int, default=None,
@@ -762,6 +871,10 @@ def main(argv=None) -> None:
         if getattr(args, k) < 0:
             raise ValueError(f'--{k.replace("_", "-")}: a non-negative integer is expected, '
                              f'got {getattr(args, k)}')
+    if args.train_iters < 0 or (args.workers is not None and args.workers < 0):
+        raise ValueError('--train-iters and --workers: non-negative integers are expected')
+    if args.train_iters and args.checkpoint:
+        raise ValueError('--train-iters and --checkpoint exclude each other')
     if args.checkpoint and not os.path.isfile(args.checkpoint):
         raise ValueError(f'--checkpoint: no file at {args.checkpoint!r}')
     if args.checkpoint:

@@ -20,7 +20,8 @@ from conftest import ROOT  # noqa: E402
 
 SUPERNET = os.path.join(ROOT, 'configs/detnas/'
                         'retinanet_detnas-shufflenet-300M-supernet_fpn_digits.py')
-OFF = dict(cache_batches=False, stop_bn_forward=False, split_nms=False, coco_backend='pycocotools')
+OFF = dict(cache_batches=False, stop_bn_forward=False, split_nms=False, topk_select=False,
+           coco_backend='pycocotools')
 
 
 def _random_boxes(g, n, classes, span=300.0, quantum=None):
@@ -85,6 +86,92 @@ def test_split_nms_context_swaps_mmdet_names_and_puts_them_back():
         assert bdh.batched_nms is batched_nms
 
 
+def _level_scores(g, n, classes, kind):
+    """Scores of one level (``n`` anchors x ``classes``): all distinct, sigmoids of
+    random logits (float32 ties where they saturate), a few values (ties everywhere, as
+    an untrained head), tied at the top only, or all below the threshold."""
+    if kind == 'distinct':  # no two alike
+        return torch.randperm(n * classes, generator=g).view(n, classes) / (n * classes)
+    logits = torch.randn(n, classes, generator=g) * 3
+    if kind == 'few':
+        logits = (logits * 2).round() / 2
+    scores = logits.sigmoid()
+    if kind == 'top_tie':
+        flat = scores.view(-1)
+        top = flat.topk(5).indices
+        flat[top] = flat[top[0]].item()
+    if kind == 'low':
+        scores = scores * 1e-4
+    return scores
+
+
+@pytest.mark.parametrize('seed', range(4))
+def test_topk_select_is_mmdet_filter_scores_and_topk(seed):
+    from mmdet.models.utils.misc import filter_scores_and_topk
+
+    from nas_det.engine.evaluators import scoring
+    g = torch.Generator().manual_seed(seed)
+    n, classes = [(9216, 10), (2304, 80), (36, 3), (1000, 1)][seed]
+    used_topk = 0
+    for kind in ('distinct', 'few', 'top_tie', 'low', 'sigmoid'):
+        scores = _level_scores(g, n, classes, kind)
+        bboxes = torch.rand(n, 4, generator=g)
+        for thr, topk in ((0.001, 1000), (0.05, 1000), (0.3, 50), (0.0, 10 ** 6), (0.5, 1)):
+            for results in (dict(bbox_pred=bboxes, priors=bboxes * 2), [bboxes], bboxes, None):
+                scoring._TOPK_STATE['rate'] = 1.0
+                want = filter_scores_and_topk(scores, thr, topk, results)
+                hits = scoring._TOPK_STATE['hits']
+                got = scoring.topk_filter_scores(scores, thr, topk, results)
+                used_topk += scoring._TOPK_STATE['hits'] - hits
+                for w, o in zip(want[:3], got[:3]):
+                    assert w.dtype == o.dtype and torch.equal(w, o), (kind, thr, topk)
+                if isinstance(results, dict):
+                    assert want[3].keys() == got[3].keys()
+                    assert all(torch.equal(want[3][k], got[3][k]) for k in want[3])
+                elif isinstance(results, list):
+                    assert torch.equal(want[3][0], got[3][0])
+                elif results is not None:
+                    assert torch.equal(want[3], got[3])
+                else:
+                    assert got[3] is None
+    assert used_topk  # the distinct levels took the topk branch
+
+
+def test_topk_select_sorts_at_once_while_the_top_scores_keep_tying():
+    from nas_det.engine.evaluators import scoring
+    g = torch.Generator().manual_seed(0)
+    state = scoring._TOPK_STATE
+    state.update(rate=1.0, calls=0)
+    tied = _level_scores(g, 9216, 10, 'few')
+    distinct = _level_scores(g, 9216, 10, 'distinct')
+    hits = state['hits']
+    for _ in range(20):
+        scoring.topk_filter_scores(tied, 0.001, 1000)
+    assert state['rate'] < scoring._TOPK_MIN_RATE and state['hits'] == hits
+    waited = 0
+    while state['hits'] == hits:  # sorting at once, until a probe finds distinct scores
+        scoring.topk_filter_scores(distinct, 0.001, 1000)
+        waited += 1
+    assert 1 < waited <= scoring._TOPK_PROBE
+    for _ in range(10):  # then topk again, call after call
+        scoring.topk_filter_scores(distinct, 0.001, 1000)
+    assert state['hits'] == hits + 11 and state['rate'] > 0.5
+
+
+def test_topk_select_context_swaps_mmdet_names_and_puts_them_back():
+    import mmdet.models.dense_heads.base_dense_head as bdh
+    from mmdet.models.utils import misc
+
+    from nas_det.engine.evaluators.scoring import topk_filter_scores, topk_select
+    original = misc.filter_scores_and_topk
+    with topk_select():
+        assert bdh.filter_scores_and_topk is topk_filter_scores
+        assert misc.filter_scores_and_topk is original  # the fallback's own
+    assert bdh.filter_scores_and_topk is original
+    with topk_select(False):
+        assert bdh.filter_scores_and_topk is original
+
+
 def test_rng_scope_replays_and_leaves_the_global_state():
     from nas_det.engine.evaluators.scoring import RNGScope
 
@@ -109,6 +196,62 @@ def test_rng_scope_replays_and_leaves_the_global_state():
     assert draw() == outside  # the global state as if nothing had been drawn
     with RNGScope(4):
         assert draw() != a[0]
+
+
+class _RandomItems(torch.utils.data.Dataset):
+    """Items drawn from the three global generators, as a pipeline's random transforms."""
+
+    def __len__(self):
+        return 12
+
+    def __getitem__(self, i):
+        return i, random.random(), float(np.random.rand()), float(torch.rand(1))
+
+
+def test_seeded_samples_are_the_same_in_any_order_and_any_worker():
+    from torch.utils.data import DataLoader
+
+    from nas_det.engine.evaluators.scoring import SeededSamples
+    data = SeededSamples(_RandomItems(), seed=3)
+    state = (random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state())
+    forward = [data[i] for i in range(12)]
+    backward = [data[i] for i in reversed(range(12))][::-1]
+    assert forward == backward
+    assert random.getstate() == state[0] and np.array_equal(np.random.get_state()[1], state[1])
+    assert torch.equal(torch.get_rng_state(), state[2])  # the global state is left alone
+    assert len({x[1] for x in forward}) == 12  # every item its own draws
+    assert SeededSamples(_RandomItems(), seed=4)[0] != forward[0]
+
+    def read(workers):
+        loader = DataLoader(data, batch_size=5, sampler=[7, 1, 11, 0, 3, 5, 2],
+                            num_workers=workers, collate_fn=list)
+        return [x for batch in loader for x in batch]
+
+    assert read(0) == read(2) == [forward[i] for i in (7, 1, 11, 0, 3, 5, 2)]
+
+
+def test_the_recalibration_sample_is_the_first_epoch_of_a_seeded_random_sampler():
+    """The batches a search re-estimates BN on are those of a seeded ``RandomSampler``
+    (what this evaluator read before it kept its loaders), cut at ``bn_batches``."""
+    from torch.utils.data import RandomSampler
+
+    from nas_det.engine.evaluators import SupernetEvaluator
+    ev = SupernetEvaluator.__new__(SupernetEvaluator)
+    ev.train_set, ev.train_bs, ev.bn_batches, ev.seed = _RandomItems(), 2, 4, 5
+    ev.workers, ev._loaders = {'bn': 0}, {}
+    loader = ev._loader('bn')
+    assert ev._loader('bn') is loader  # kept
+    sampler = RandomSampler(range(12), generator=torch.Generator().manual_seed(5))
+    want = list(sampler)[:8]
+    assert list(loader.sampler) == want
+    assert [list(b[0]) for b in loader] == [want[i:i + 2] for i in range(0, 8, 2)]
+
+
+def test_num_workers_is_checked():
+    from nas_det.engine.evaluators import SupernetEvaluator
+    for bad in (-1, 1.5, '2', True):
+        with pytest.raises(ValueError, match='evaluator.num_workers'):
+            SupernetEvaluator(None, [], num_workers=bad)
 
 
 def _toy_detector():
@@ -303,12 +446,15 @@ def test_every_speedup_on_gives_the_rewards_of_every_one_off(bn_mode, supernet_r
     runner = supernet_runner
     modules = searchable_modules(runner.model)
     common = dict(bn_mode=bn_mode, bn_batches=3, num_val_images=6)
-    on = SupernetEvaluator(runner, modules=modules, max_per_img=100, **common)  # the model's cap
+    on = SupernetEvaluator(runner, modules=modules, max_per_img=100, num_workers=1,
+                           **common)  # the model's cap; a worker fills the cache
     off = SupernetEvaluator(runner, modules=modules, **common, **OFF)
     with pytest.warns(UserWarning, match='cache_max_mb=0'):  # over the cap: read every time
         SupernetEvaluator(runner, modules=modules, cache_max_mb=0, **common)(
             modules[0][1].search_space.sample(random.Random(9)))
-    streamed = SupernetEvaluator(runner, modules=modules, cache_max_mb=0, **common)
+    # read by 2 worker processes for every candidate (the flips drawn per image)
+    streamed = SupernetEvaluator(runner, modules=modules, cache_max_mb=0, num_workers=2,
+                                 **common)
     rng = random.Random(0)
     state = torch.get_rng_state()
     for i in range(3):
@@ -325,6 +471,7 @@ def test_every_speedup_on_gives_the_rewards_of_every_one_off(bn_mode, supernet_r
     assert torch.equal(torch.get_rng_state(), state)  # scoring leaves the global RNG alone
     assert set(on._cached) == ({'bn', 'val'} if bn_mode == 'recalibrate' else {'val'})
     assert not off._cached and not streamed._cached
+    assert not on._loaders and set(streamed._loaders) == set(on._cached)  # workers kept
     p = on.profile.per_candidate()
     assert p['n'] == 3 and p['wall']['forward'] > 0 and p['wall']['postprocess'] > 0
     assert (p['wall']['bn'] > 0) == (bn_mode == 'recalibrate')

@@ -10,10 +10,10 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...strategies.driver import Result
-from .base import (build_dataset, check_int, local_loader, local_metrics, register_evaluator,
+from .base import (build_dataset, check_int, local_metrics, register_evaluator,
                    reward_from_metrics, unwrap)
-from .scoring import (Profile, RNGScope, detections_cap, forward_until, nbytes,
-                      resolve_coco_backend, split_nms, timed_postprocess)
+from .scoring import (Profile, RNGScope, SeededSamples, detections_cap, forward_until, nbytes,
+                      resolve_coco_backend, split_nms, timed_postprocess, topk_select)
 
 
 @contextlib.contextmanager
@@ -67,9 +67,10 @@ class SupernetEvaluator:
     Per candidate: set the path on the searchable module(s), re-estimate BN statistics on
     ``bn_batches`` training batches (the paper resets and re-estimates them), validate on
     the val set (or its first ``num_val_images``) with the config's ``val_evaluator``, and
-    return ``metric`` as the reward. The same training batches (a seeded sample, its random
-    transforms drawn from a private generator seeded with ``seed``) and val images serve
-    every candidate, so candidates are compared on equal terms.
+    return ``metric`` as the reward. The same training batches (a seeded sample, the random
+    transforms of its image ``i`` drawn from generators seeded with ``(seed, i)``) and val
+    images serve every candidate, so candidates are compared on equal terms; they do not
+    depend on ``num_workers``.
 
     The speed-up switches below change the time a candidate takes, never its reward: each
     gives the same reward with it on and off (``tests/engine/test_search_speedups.py``; figures
@@ -88,6 +89,10 @@ class SupernetEvaluator:
         num_val_images (int, optional): validate on the first N val images only.
             Defaults to None (all).
         batch_size (int, optional): batch size of both loaders. Defaults to the configs'.
+        num_workers (int, optional): worker processes that read, decode and transform the
+            recalibration and val images (each loader's own, kept from one candidate to the
+            next while its set is not cached). Defaults to None: each of the config's
+            ``train_dataloader`` and ``val_dataloader`` has its ``num_workers``.
         cache_batches (bool): keep the recalibration and val batches in memory after the
             first candidate, decoded, transformed and through the model's data
             preprocessor, so later candidates read no image again. Defaults to True.
@@ -100,6 +105,11 @@ class SupernetEvaluator:
         split_nms (bool): the heads' class-aware NMS class by class
             (:func:`~nas_det.engine.evaluators.scoring.split_batched_nms`: mmcv's result, fewer box
             pairs compared). Defaults to True.
+        topk_select (bool): the heads' selection of the highest scores per level
+            (mmdet's ``filter_scores_and_topk``) by ``torch.topk`` where that gives the
+            full sort's result, else by that sort
+            (:func:`~nas_det.engine.evaluators.scoring.topk_filter_scores`; CPU only).
+            Defaults to True.
         coco_backend (str): ``'auto'``, ``'pycocotools'`` or ``'faster-coco-eval'``: what
             computes COCO metrics (:func:`~nas_det.engine.evaluators.local_metrics`);
             ``'auto'`` takes the optional faster-coco-eval package where it is installed.
@@ -117,9 +127,10 @@ class SupernetEvaluator:
     def __init__(self, runner, modules, metric: str = 'coco/bbox_mAP',
                  bn_mode: str = 'recalibrate', bn_batches: int = 20,
                  num_val_images: int | None = None, batch_size: int | None = None,
-                 cache_batches: bool = True, cache_max_mb: int = 2048,
-                 stop_bn_forward: bool = True, split_nms: bool = True,
-                 coco_backend: str = 'auto', max_per_img: int | None = None, seed: int = 0):
+                 num_workers: int | None = None, cache_batches: bool = True,
+                 cache_max_mb: int = 2048, stop_bn_forward: bool = True, split_nms: bool = True,
+                 topk_select: bool = True, coco_backend: str = 'auto',
+                 max_per_img: int | None = None, seed: int = 0):
         if bn_mode not in self.BN_MODES:
             raise ValueError(f'evaluator.bn_mode: {bn_mode!r} is not allowed; allowed values: '
                              f'{list(self.BN_MODES)}')
@@ -127,10 +138,11 @@ class SupernetEvaluator:
         if bn_mode == 'recalibrate' and bn_batches == 0:
             raise ValueError("evaluator.bn_batches: must be > 0 with bn_mode='recalibrate'")
         check_int('num_val_images', num_val_images, allow_none=True)
+        check_int('num_workers', num_workers, allow_none=True, allow_zero=True)
         check_int('cache_max_mb', cache_max_mb, allow_zero=True)
         check_int('max_per_img', max_per_img, allow_none=True)
         for name, value in (('cache_batches', cache_batches), ('stop_bn_forward', stop_bn_forward),
-                            ('split_nms', split_nms)):
+                            ('split_nms', split_nms), ('topk_select', topk_select)):
             if not isinstance(value, bool):
                 raise ValueError(f'evaluator.{name}: True or False is expected, got {value!r}')
         self.coco_backend = resolve_coco_backend(coco_backend)
@@ -144,6 +156,7 @@ class SupernetEvaluator:
         self.cache_max_mb = cache_max_mb
         self.stop_bn_forward = stop_bn_forward
         self.split_nms = split_nms
+        self.topk_select = topk_select
         self.max_per_img = max_per_img
         cfg = runner.cfg
         train_dl, val_dl = cfg.train_dataloader, cfg.val_dataloader
@@ -151,6 +164,9 @@ class SupernetEvaluator:
         self.val_set = build_dataset(val_dl['dataset'], num_val_images)
         self.train_bs = batch_size or train_dl.get('batch_size', 2)
         self.val_bs = batch_size or val_dl.get('batch_size', 1)
+        self.workers = {kind: dl.get('num_workers', 0) if num_workers is None else num_workers
+                        for kind, dl in (('bn', train_dl), ('val', val_dl))}
+        self._loaders = {}          # 'bn' / 'val': loaders kept while their set streams
         self.evaluator = runner.build_evaluator(cfg.val_evaluator)
         meta = getattr(self.val_set, 'metainfo', None)
         if meta is not None:
@@ -163,9 +179,26 @@ class SupernetEvaluator:
         self.last_detections = 0    # detections of the last candidate (all val images)
 
     def _loader(self, kind: str):
-        if kind == 'bn':
-            return local_loader(self.train_set, self.train_bs, shuffle_seed=self.seed)
-        return local_loader(self.val_set, self.val_bs)
+        """The loader of the recalibration (``'bn'``: the first ``bn_batches`` batches of a
+        permutation of the training set seeded with ``seed``) or val batches, built once
+        (its workers, if any, persist) and dropped when its set is cached."""
+        loader = self._loaders.get(kind)
+        if loader is None:
+            from mmengine.dataset import pseudo_collate
+            from torch.utils.data import DataLoader
+            if kind == 'bn':
+                dataset, bs, seed = self.train_set, self.train_bs, self.seed
+                order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(
+                    self.seed)).tolist()[:self.bn_batches * bs]
+            else:
+                dataset, bs, seed = self.val_set, self.val_bs, self.seed + 1
+                order = list(range(len(dataset)))
+            workers = self.workers[kind]
+            loader = DataLoader(SeededSamples(dataset, seed), batch_size=bs, sampler=order,
+                                num_workers=workers, persistent_workers=workers > 0,
+                                collate_fn=pseudo_collate)
+            self._loaders[kind] = loader
+        return loader
 
     def _batches(self, kind: str, model):
         """Yield ``(batch, preprocessed)``: the recalibration (``'bn'``) or val batches,
@@ -209,6 +242,7 @@ class SupernetEvaluator:
             t = (time.perf_counter(), time.process_time())
         if keep is not None:
             self._cached[kind] = keep
+            self._loaders.pop(kind, None)  # (its workers end)
 
     def _recalibrate(self, model, targets) -> None:
         """:func:`recalibrate_bn` on the recalibration batches, each forward ended after
@@ -232,8 +266,8 @@ class SupernetEvaluator:
     def _validate(self, model) -> dict:
         prof = self.profile
         self.last_detections = 0
-        with split_nms(self.split_nms), detections_cap(model, self.max_per_img), \
-                timed_postprocess(model, prof):
+        with split_nms(self.split_nms), topk_select(self.topk_select), \
+                detections_cap(model, self.max_per_img), timed_postprocess(model, prof):
             for data, preprocessed in self._batches('val', model):
                 w, c = time.perf_counter(), time.process_time()
                 pw, pc = prof.wall['postprocess'], prof.cpu['postprocess']
@@ -275,4 +309,5 @@ class SupernetEvaluator:
         self.timing['n'] += 1
         self.profile.n += 1
         reward, clean = reward_from_metrics(metrics, self.metric)
-        return Result(reward, clean, {'bn_seconds': round(t1 - t0, 3), 'val_seconds': round(t2 - t1, 3)})
+        return Result(reward, clean, {'bn_seconds': round(t1 - t0, 3),
+                                      'val_seconds': round(t2 - t1, 3)})
