@@ -354,7 +354,7 @@ def measure_steps(args, torch) -> dict:
 
 
 SPEEDUPS_OFF = dict(cache_batches=False, stop_bn_forward=False, split_nms=False, topk_select=False,
-                    coco_backend='pycocotools')
+                    overlap_postprocess=False, coco_backend='pycocotools')
 """``SupernetEvaluator`` settings with every speed-up of issue 22 switched off."""
 
 PEER_OPS = {'shuffle3x3': 'shuffle_3x3', 'shuffle5x5': 'shuffle_5x5',

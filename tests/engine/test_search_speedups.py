@@ -21,7 +21,7 @@ from conftest import ROOT  # noqa: E402
 SUPERNET = os.path.join(ROOT, 'configs/detnas/'
                         'retinanet_detnas-shufflenet-300M-supernet_fpn_digits.py')
 OFF = dict(cache_batches=False, stop_bn_forward=False, split_nms=False, topk_select=False,
-           coco_backend='pycocotools')
+           overlap_postprocess=False, coco_backend='pycocotools')
 
 
 def _random_boxes(g, n, classes, span=300.0, quantum=None):
@@ -247,6 +247,38 @@ def test_the_recalibration_sample_is_the_first_epoch_of_a_seeded_random_sampler(
     assert [list(b[0]) for b in loader] == [want[i:i + 2] for i in range(0, 8, 2)]
 
 
+def test_overlappable_only_where_mmdet_predict_runs_unchanged():
+    from mmdet.models.detectors import RetinaNet
+    from mmengine.registry import init_default_scope
+
+    from nas_det.engine.evaluators.scoring import overlappable
+    init_default_scope('mmdet')
+    backbone = dict(type='ResNet', depth=18, num_stages=4, out_indices=(0, 1, 2, 3))
+    neck = dict(type='FPN', in_channels=[64, 128, 256, 512], out_channels=16, num_outs=5)
+    head = dict(type='RetinaHead', num_classes=3, in_channels=16, feat_channels=16,
+                stacked_convs=1,
+                anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4,
+                                      scales_per_octave=3, ratios=[0.5, 1.0, 2.0],
+                                      strides=[8, 16, 32, 64, 128]),
+                bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4,
+                                target_stds=[1.0] * 4))
+    test_cfg = dict(nms_pre=100, score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5),
+                    max_per_img=10)
+    retina = RetinaNet(backbone, neck, head, test_cfg=test_cfg)
+    assert overlappable(retina)
+    retina.predict = lambda *a, **k: None  # a predict of its own: run in turn
+    assert not overlappable(retina)
+
+    class OwnHeadPredict(type(retina.bbox_head)):
+        def predict(self, x, batch_data_samples, rescale=False):
+            return super().predict(x, batch_data_samples, rescale)
+
+    other = RetinaNet(backbone, neck, head, test_cfg=test_cfg)
+    other.bbox_head.__class__ = OwnHeadPredict
+    assert not overlappable(other)
+    assert not overlappable(torch.nn.Linear(2, 2))
+
+
 def test_num_workers_is_checked():
     from nas_det.engine.evaluators import SupernetEvaluator
     for bad in (-1, 1.5, '2', True):
@@ -442,6 +474,7 @@ def _score(ev, path):
 @pytest.mark.parametrize('bn_mode', ['recalibrate', 'train'])
 def test_every_speedup_on_gives_the_rewards_of_every_one_off(bn_mode, supernet_runner):
     from nas_det.engine.evaluators import SupernetEvaluator
+    from nas_det.engine.evaluators.scoring import overlappable
     from nas_det.engine.hooks import searchable_modules
     runner = supernet_runner
     modules = searchable_modules(runner.model)
@@ -472,6 +505,7 @@ def test_every_speedup_on_gives_the_rewards_of_every_one_off(bn_mode, supernet_r
     assert set(on._cached) == ({'bn', 'val'} if bn_mode == 'recalibrate' else {'val'})
     assert not off._cached and not streamed._cached
     assert not on._loaders and set(streamed._loaders) == set(on._cached)  # workers kept
+    assert overlappable(runner.model)  # so 'on' and 'streamed' ran post-processing apart
     p = on.profile.per_candidate()
     assert p['n'] == 3 and p['wall']['forward'] > 0 and p['wall']['postprocess'] > 0
     assert (p['wall']['bn'] > 0) == (bn_mode == 'recalibrate')

@@ -10,15 +10,19 @@ evaluation).
 
 Every speed-up here leaves the reward unchanged, by construction:
 
-- :class:`RNGScope`: the batches of a search are read under a private seeded random state,
-  so a batch streamed again for every candidate is the batch that a cached search keeps
-  (random transforms included), and reading them leaves the global random state alone;
+- :class:`SeededSamples` and :class:`RNGScope`: image ``i`` of a search's batches is read
+  (its random transforms drawn) under generators seeded with ``(seed, i)``, and a loader
+  is started under a private seeded random state, so a batch streamed again for every
+  candidate, by worker processes or not, is the batch that a cached search keeps, and
+  reading leaves the global random state alone;
 - :func:`forward_until`: a recalibration forward stops once the searchable modules have
   run (the BN layers re-estimated are all inside them; what follows cannot change them);
 - :func:`split_batched_nms`: mmcv's ``batched_nms`` class by class, in the order of mmcv's
   own sort, so the greedy NMS compares each box with the boxes of its class only (the
   class offsets already keep boxes of other classes from overlapping): the same boxes,
   in the same order, far fewer box pairs;
+- :func:`topk_filter_scores`: a level's highest scores found by ``torch.topk`` where no
+  tie at the top can make the full sort's order differ (else that sort);
 - :func:`coco_eval_class`: ``faster-coco-eval`` (an optional package, C++) instead of
   pycocotools' Python ``COCOeval``: the same statistics to the last bits of a double.
 """
@@ -402,6 +406,23 @@ def topk_select(enabled: bool = True):
     with _mmdet_name_swapped('filter_scores_and_topk', _mmdet_filter_scores_and_topk(),
                              topk_filter_scores, keep=('mmdet.models.utils.misc',)):
         yield
+
+
+def overlappable(model) -> bool:
+    """Whether ``model`` predicts as mmdet's single-stage detectors do: ``predict`` is
+    ``SingleStageDetector.predict`` (features, then ``bbox_head.predict``) and the head's
+    ``predict`` is ``BaseDenseHead.predict`` (its forward, then ``predict_by_feat``), so
+    the forward and the post-processing of a batch can run apart."""
+    try:
+        from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
+        from mmdet.models.detectors.single_stage import SingleStageDetector
+    except ImportError:
+        return False
+    head = getattr(model, 'bbox_head', None)
+    return (isinstance(model, SingleStageDetector) and isinstance(head, BaseDenseHead)
+            and type(model).predict is SingleStageDetector.predict
+            and type(head).predict is BaseDenseHead.predict
+            and 'predict' not in vars(model) and 'predict' not in vars(head))
 
 
 _WARNED = set()
