@@ -163,3 +163,31 @@ def test_bn_recalibration_context_restores_momentum_and_mode():
     assert a.momentum == 0.2 and b.momentum is None
     assert a.training and not b.training
     assert a.running_mean.tolist() == [2.0, 4.0] and int(a.num_batches_tracked) == 1
+
+
+def test_a_candidate_is_scored_without_what_a_failed_one_left():
+    """The proxy evaluator's validation starts from empty metric results (a candidate that
+    failed half-way left its first batches in them)."""
+    from mmengine.evaluator import BaseMetric, Evaluator
+
+    from nas_det.engine.evaluators.proxy import ProxyTrainEvaluator
+
+    class Count(BaseMetric):
+        def process(self, data_batch, data_samples):
+            self.results.extend(data_samples)
+
+        def compute_metrics(self, results):
+            return {'n': len(results)}
+
+    class Model:
+        def eval(self):
+            return self
+
+        def val_step(self, data):
+            return list(data)
+
+    ev = ProxyTrainEvaluator.__new__(ProxyTrainEvaluator)
+    ev.evaluator = Evaluator([Count()])
+    ev.evaluator.metrics[0].results.extend(['stale'] * 5)
+    ev._val_data = lambda: [[1, 2], [3]]
+    assert ev.validate(Model()) == {'n': 3}

@@ -510,3 +510,45 @@ def test_every_speedup_on_gives_the_rewards_of_every_one_off(bn_mode, supernet_r
     assert p['n'] == 3 and p['wall']['forward'] > 0 and p['wall']['postprocess'] > 0
     assert (p['wall']['bn'] > 0) == (bn_mode == 'recalibrate')
     assert p['wall']['metric'] > 0 and off.profile.per_candidate()['wall']['data'] > 0
+
+
+@pytest.mark.slow
+def test_overlapped_postprocessing_raises_the_errors_of_either_thread(supernet_runner,
+                                                                      monkeypatch):
+    from nas_det.engine.evaluators import SupernetEvaluator
+    from nas_det.engine.hooks import searchable_modules
+    runner = supernet_runner
+    modules = searchable_modules(runner.model)
+    ev = SupernetEvaluator(runner, modules=modules, bn_mode='train', bn_batches=0,
+                           num_val_images=6)
+    path = modules[0][1].search_space.sample(random.Random(1))
+    head = runner.model.bbox_head
+
+    def failing_postprocess(*args, **kwargs):
+        raise RuntimeError('post-processing failed')
+
+    monkeypatch.setattr(head, 'predict_by_feat', failing_postprocess)
+    with pytest.raises(RuntimeError, match='post-processing failed'):
+        ev(path)
+    monkeypatch.undo()
+    calls = []
+    forward = head.forward
+
+    def failing_second_forward(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # while the first batch's post-processing may still run
+            raise RuntimeError('forward failed')
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(head, 'forward', failing_second_forward)
+    with pytest.raises(RuntimeError, match='forward failed'):
+        ev(path)
+    monkeypatch.undo()
+    metric = ev.evaluator.metrics[0]
+    assert metric.results  # the failed candidate's first batch
+    seen = []
+    compute = metric.compute_metrics
+    monkeypatch.setattr(metric, 'compute_metrics',
+                        lambda results: seen.append(len(results)) or compute(results))
+    ev(path)
+    assert seen == [6]  # the next candidate is scored on its own 6 images only

@@ -77,6 +77,13 @@ def local_loader(dataset, batch_size: int, shuffle_seed: int | None = None, num_
                       collate_fn=pseudo_collate)
 
 
+def clear_results(evaluator) -> None:
+    """Drop what an mmengine ``Evaluator``'s metrics hold (a candidate that failed
+    half-way leaves its first batches there, which the next would be scored with)."""
+    for metric in evaluator.metrics:
+        metric.results.clear()
+
+
 def local_metrics(evaluator, coco_backend: str = 'pycocotools') -> dict:
     """Compute an mmengine ``Evaluator``'s metrics on this rank only, then reset them.
 

@@ -41,8 +41,8 @@ import numpy as np
 import torch
 
 from ...strategies.driver import Result
-from .base import (build_dataset, check_int, local_loader, local_metrics, register_evaluator,
-                   reward_from_metrics, unwrap)
+from .base import (build_dataset, check_int, clear_results, local_loader, local_metrics,
+                   register_evaluator, reward_from_metrics, unwrap)
 
 CHILD_KEYS = ('model', 'train_dataloader', 'val_dataloader', 'val_evaluator', 'optim_wrapper',
               'param_scheduler')
@@ -368,6 +368,7 @@ class ProxyTrainEvaluator:
     @torch.no_grad()
     def validate(self, model) -> dict:
         model.eval()
+        clear_results(self.evaluator)
         for data in self._val_data():
             outputs = model.val_step(data)
             self.evaluator.process(data_samples=outputs, data_batch=data)

@@ -11,8 +11,8 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...strategies.driver import Result
-from .base import (build_dataset, check_int, local_metrics, register_evaluator,
-                   reward_from_metrics, unwrap)
+from .base import (build_dataset, check_int, clear_results, local_metrics,
+                   register_evaluator, reward_from_metrics, unwrap)
 from .scoring import (Profile, RNGScope, SeededSamples, detections_cap, forward_until, nbytes,
                       overlappable, resolve_coco_backend, split_nms, timed_postprocess,
                       topk_select)
@@ -277,6 +277,7 @@ class SupernetEvaluator:
         prof = self.profile
         self.last_detections = 0
         overlap = self.overlap_postprocess and overlappable(model)
+        clear_results(self.evaluator)
         with split_nms(self.split_nms), topk_select(self.topk_select), \
                 detections_cap(model, self.max_per_img):
             if overlap:
@@ -346,9 +347,12 @@ class SupernetEvaluator:
                     if pending is not None:
                         pending.result()
                     pending = pool.submit(finish, outs, data)
-            finally:
+            except BaseException:
                 if pending is not None:
-                    pending.result()
+                    pending.exception()  # (waits; the error raised here is the one to see)
+                raise
+            if pending is not None:
+                pending.result()
         prof.add('forward', 0.0, time.process_time() - c0 - sum(spent.values())
                  - (prof.cpu['data'] - data_cpu))
 
