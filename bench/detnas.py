@@ -52,14 +52,18 @@ collated and put through the model's data preprocessor once, outside the timings
    less), each scorer's profile (data, bn, forward, postprocess, metric; wall/CPU), the
    ratios on/off and on/mmrazor (goal <= 0.5: the median of per-round wall ratios, and
    the ratio of CPU totals), the largest reward difference on vs off (0: the speed-ups
-   are exact), and the 1-min load average at the start and end of this part. Untrained
-   weights unless ``--checkpoint`` (then no peer): the Runner's model as built, before
-   ``init_weights``, scores near 0.5, so every val image gets ``max_per_img`` detections
-   and NMS and COCO evaluation run at their most costly (the output says so).
+   are exact), how many levels' top-k selections ``torch.topk`` made, and the 1-min load
+   average at the start and end of this part. ``--train-iters N`` first trains our
+   supernet and mmrazor's N iterations on the same batches and paths (the weights a
+   search scores with); ``--checkpoint`` loads ours instead (then no peer); with neither,
+   the Runner's model as built, before ``init_weights``, scores near 0.5, so every val
+   image gets ``max_per_img`` detections and NMS and COCO evaluation run at their most
+   costly (the output says so). ``--workers N`` reads with N worker processes (ours
+   with the speed-ups and mmrazor), ``--stream`` reads every batch for every candidate.
    ``--only-search`` runs this part alone::
 
        bash shared/peers/setup_peers.sh   # PY=... PEER_DIR=/tmp/peers (see its README)
-       python bench/detnas.py --only-search --peer-dir /tmp/peers --candidates 5
+       python bench/detnas.py --only-search --peer-dir /tmp/peers --train-iters 300 --candidates 5
 
 Timings are wall clock on whatever else the machine runs; the summary gives the load
 average. On a 2-core machine shared with other jobs, 2 torch threads can be several
