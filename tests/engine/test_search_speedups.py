@@ -158,6 +158,13 @@ def test_topk_select_sorts_at_once_while_the_top_scores_keep_tying():
     assert state['hits'] == hits + 11 and state['rate'] > 0.5
 
 
+def test_topk_select_refuses_results_it_cannot_index_as_mmdet_does():
+    from nas_det.engine.evaluators.scoring import topk_filter_scores
+    scores = torch.rand(50, 3)
+    with pytest.raises(NotImplementedError, match='results: a dict, list or Tensor'):
+        topk_filter_scores(scores, 0.1, 10, results=(torch.rand(50, 4),))
+
+
 def test_topk_select_context_swaps_mmdet_names_and_puts_them_back():
     import mmdet.models.dense_heads.base_dense_head as bdh
     from mmdet.models.utils import misc

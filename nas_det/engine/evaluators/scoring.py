@@ -389,9 +389,9 @@ def topk_filter_scores(scores, score_thr, topk, results=None):
             filtered_results = [result[keep_idxs] for result in results]
         elif isinstance(results, torch.Tensor):
             filtered_results = results[keep_idxs]
-        else:
-            raise NotImplementedError(f'Only supports dict or list or Tensor, '
-                                      f'but get {type(results)}.')
+        else:  # (as mmdet's)
+            raise NotImplementedError('results: a dict, list or Tensor is expected, got '
+                                      f'{type(results).__name__}')
     return scores, labels, keep_idxs, filtered_results
 
 
