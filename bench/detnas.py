@@ -178,10 +178,38 @@ def build(cfg, torch, genotype=None, channels_last=None, whole=None):
     if whole_nhwc(cfg) if whole is None else whole:
         to_channels_last(model)
     model.train()
+    return model, config_sgd(cfg, model, torch)
+
+
+def config_sgd(cfg, model, torch):
+    """SGD over ``model``'s parameters with the lr, momentum and weight decay of ``cfg``'s
+    optimizer."""
     o = cfg.optim_wrapper.optimizer
-    opt = torch.optim.SGD(model.parameters(), lr=o['lr'], momentum=o.get('momentum', 0),
-                          weight_decay=o.get('weight_decay', 0))
-    return model, opt
+    return torch.optim.SGD(model.parameters(), lr=o['lr'], momentum=o.get('momentum', 0),
+                           weight_decay=o.get('weight_decay', 0))
+
+
+def build_peer(cfg, peer_dir, seed, torch):
+    """mmrazor's DetNAS supernet under ``cfg``'s detector (:func:`peer_model_config`),
+    initialised under ``seed``, and a function that sets one of our paths on it (the
+    same ops, block by block)."""
+    from mmengine.registry import MODELS
+    import_peer(peer_dir)
+    torch.manual_seed(seed)
+    peer = MODELS.build(peer_model_config(cfg.model))
+    peer.init_weights()
+    return peer, peer_chooser(peer)
+
+
+def peer_chooser(peer):
+    """A function setting one of our paths (its op names) on mmrazor's supernet ``peer``."""
+    groups = list(peer.mutator.search_groups)
+    if len(groups) != 20:
+        raise RuntimeError(f'mmrazor supernet: {len(groups)} search groups, 20 expected')
+
+    def choose(path):
+        peer.mutator.set_choices({g: PEER_OPS[op] for g, op in zip(groups, path.ops)})
+    return choose
 
 
 def train_step(model, opt, data) -> float:
@@ -323,19 +351,12 @@ def measure_steps(args, torch) -> dict:
             other.backbone.set_choices(path)
             losses.append(train_step(other, oopt, data))
 
-        from mmengine.registry import MODELS
-        import_peer(args.peer_dir)
-        torch.manual_seed(args.seed)
-        peer = MODELS.build(peer_model_config(cfg.model))
-        peer.init_weights()
+        peer, choose = build_peer(cfg, args.peer_dir, args.seed, torch)
         peer.train()
-        o = cfg.optim_wrapper.optimizer
-        popt = torch.optim.SGD(peer.parameters(), lr=o['lr'], momentum=o.get('momentum', 0),
-                               weight_decay=o.get('weight_decay', 0))
-        groups = list(peer.mutator.search_groups)
+        popt = config_sgd(cfg, peer, torch)
 
         def peer_step(path):  # SPOS.loss without its own sampling: the same path as ours
-            peer.mutator.set_choices({g: PEER_OPS[op] for g, op in zip(groups, path.ops)})
+            choose(path)
             popt.zero_grad(set_to_none=True)
             loss, _ = peer.parse_losses(peer.architecture(**data, mode='loss'))
             loss.backward()
@@ -467,10 +488,7 @@ class PeerScorer:
         self.runner = Runner.from_cfg(pc)
         self.loop = self.runner.train_loop
         self.model = self.runner.model
-        groups = list(self.model.mutator.search_groups)
-        if len(groups) != 20:
-            raise RuntimeError(f'mmrazor supernet: {len(groups)} search groups, 20 expected')
-        self.groups = groups
+        self.choose = peer_chooser(self.model)
         self.profile = Profile()
         self._instrument()
 
@@ -518,8 +536,7 @@ class PeerScorer:
     def __call__(self, genotype):
         """Score ``genotype`` (our path, mapped op by op); returns the reward."""
         from nas_det.engine.evaluators.scoring import timed_postprocess
-        self.model.mutator.set_choices(
-            {g: PEER_OPS[op] for g, op in zip(self.groups, genotype.ops)})
+        self.choose(genotype)
         prof = self.profile
         before = sum(prof.wall.values()), sum(prof.cpu.values())
         w, c = time.perf_counter(), time.process_time()
@@ -541,7 +558,6 @@ def train_supernets(args, runner, modules, peer_dir, torch):
     import math
 
     from mmengine.dataset import pseudo_collate
-    from mmengine.registry import MODELS
     from torch.utils.data import DataLoader
 
     from nas_det.engine.evaluators import build_dataset
@@ -551,7 +567,6 @@ def train_supernets(args, runner, modules, peer_dir, torch):
                         batch_size=cfg.train_dataloader.batch_size, shuffle=True,
                         drop_last=True, collate_fn=pseudo_collate,
                         generator=torch.Generator().manual_seed(args.seed))
-    o = cfg.optim_wrapper.optimizer
     clip = (cfg.optim_wrapper.get('clip_grad') or {}).get('max_norm')
     warm = max(1, n // 6)
 
@@ -565,18 +580,12 @@ def train_supernets(args, runner, modules, peer_dir, torch):
     nets = [('ours', ours, lambda path: modules[0][1].set_choices(path), ours)]
     peer = None
     if peer_dir:
-        import_peer(peer_dir)
-        torch.manual_seed(args.seed)
-        peer = MODELS.build(peer_model_config(cfg.model))
-        peer.init_weights()
-        groups = list(peer.mutator.search_groups)
-        nets.append(('mmrazor', peer, lambda path: peer.mutator.set_choices(
-            {g: PEER_OPS[op] for g, op in zip(groups, path.ops)}), peer.architecture))
+        peer, choose = build_peer(cfg, peer_dir, args.seed, torch)
+        nets.append(('mmrazor', peer, choose, peer.architecture))
     opts = []
     for _, net, _, _ in nets:
         net.train()
-        opt = torch.optim.SGD(net.parameters(), lr=o['lr'], momentum=o.get('momentum', 0),
-                              weight_decay=o.get('weight_decay', 0))
+        opt = config_sgd(cfg, net, torch)
         opts.append((opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)))
     space = modules[0][1].search_space
     rng = random.Random(args.seed + 7)

@@ -316,7 +316,6 @@ class SupernetEvaluator:
         CPU time (the parts' wall times overlap)."""
         prof = self.profile
         head = model.bbox_head
-        spent = {'postprocess': 0.0, 'metric': 0.0}
 
         @torch.no_grad()  # (grad mode is per thread)
         def finish(outs, data):
@@ -330,12 +329,12 @@ class SupernetEvaluator:
             w3, c3 = time.perf_counter(), time.thread_time()
             prof.add('postprocess', w2 - w, c2 - c)
             prof.add('metric', w3 - w2, c3 - c2)
-            spent['postprocess'] += c2 - c
-            spent['metric'] += c3 - c2
+
+        def apart():  # CPU time the profile has from the reading and from that thread
+            return prof.cpu['data'] + prof.cpu['postprocess'] + prof.cpu['metric']
 
         pending = None
-        c0 = time.process_time()
-        data_cpu = prof.cpu['data']
+        c0, apart0 = time.process_time(), apart()
         with ThreadPoolExecutor(1, thread_name_prefix='nas_det_postprocess') as pool:
             try:
                 for data, preprocessed in self._batches('val', model):
@@ -353,8 +352,7 @@ class SupernetEvaluator:
                 raise
             if pending is not None:
                 pending.result()
-        prof.add('forward', 0.0, time.process_time() - c0 - sum(spent.values())
-                 - (prof.cpu['data'] - data_cpu))
+        prof.add('forward', 0.0, time.process_time() - c0 - (apart() - apart0))
 
     @torch.no_grad()
     def __call__(self, genotype) -> Result:
