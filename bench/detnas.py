@@ -59,7 +59,9 @@ collated and put through the model's data preprocessor once, outside the timings
    the Runner's model as built, before ``init_weights``, scores near 0.5, so every val
    image gets ``max_per_img`` detections and NMS and COCO evaluation run at their most
    costly (the output says so). ``--workers N`` reads with N worker processes (ours
-   with the speed-ups and mmrazor), ``--stream`` reads every batch for every candidate.
+   with the speed-ups and mmrazor), ``--stream`` reads every batch for every candidate,
+   ``--parallel-batches N`` sets the val batches ours with the speed-ups predicts at once
+   (default: the evaluator's, 2 on a CPU with more than one core).
    ``--only-search`` runs this part alone::
 
        bash shared/peers/setup_peers.sh   # PY=... PEER_DIR=/tmp/peers (see its README)
@@ -379,7 +381,7 @@ def measure_steps(args, torch) -> dict:
 
 
 SPEEDUPS_OFF = dict(cache_batches=False, stop_bn_forward=False, split_nms=False, topk_select=False,
-                    overlap_postprocess=False, coco_backend='pycocotools')
+                    overlap_postprocess=False, parallel_batches=1, coco_backend='pycocotools')
 """``SupernetEvaluator`` settings with every speed-up of issue 22 switched off."""
 
 PEER_OPS = {'shuffle3x3': 'shuffle_3x3', 'shuffle5x5': 'shuffle_5x5',
@@ -390,7 +392,8 @@ PEER_OPS = {'shuffle3x3': 'shuffle_3x3', 'shuffle5x5': 'shuffle_5x5',
 def search_config(args):
     """The search phase's config of ``SEARCH_CONFIG`` on ``args.data_root`` (the held-out
     split written first), with checkpointing and the sampling hook dropped, and the
-    evaluator's settings (``--tiny``: 1 BN batch, 2 val images; ``--val-images``)."""
+    evaluator's settings (``--tiny``: 1 BN batch, 2 val images, batches of 2;
+    ``--val-images``)."""
     from mmengine.config import Config
     from nas_det.engine.launch.phases import PHASES, PhaseContext, normalize_phases, phase_config
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -411,7 +414,7 @@ def search_config(args):
             PHASES[name](phase_config(cfg, o, os.path.join(wd, name)), PhaseContext(wd))
     pcfg, ev_cfg = scoring_config(cfg, over[0], wd)
     if args.tiny:
-        ev_cfg.update(bn_batches=1, num_val_images=2)
+        ev_cfg.update(bn_batches=1, num_val_images=2, batch_size=2)
     if args.val_images:
         ev_cfg['num_val_images'] = args.val_images
     return pcfg, ev_cfg, wd
@@ -655,6 +658,8 @@ def _measure_search(args, pcfg, ev_cfg, wd, torch) -> dict:
         ours_cfg['num_workers'] = args.workers
     if args.stream:
         ours_cfg['cache_batches'] = False
+    if args.parallel_batches is not None:
+        ours_cfg['parallel_batches'] = args.parallel_batches
     out = {'evaluator': ev_cfg, 'checkpoint': args.checkpoint, 'modes': {}, 'weights': weights,
            'workers': args.workers, 'stream': args.stream,
            'max_per_img': (pcfg.model.get('test_cfg') or {}).get('max_per_img'),
@@ -695,6 +700,7 @@ def _measure_search(args, pcfg, ev_cfg, wd, torch) -> dict:
             'rows': rows, 'val_images': len(scorers['on'].val_set),
             'bn_batch_size': scorers['on'].train_bs,
             'coco_backend': scorers['on'].coco_backend,
+            'lanes': scorers['on'].lanes_for(runner.model),
             'profiles': {k: sc.profile.per_candidate() for k, sc in scorers.items()},
             'topk': {k: scoring._TOPK_STATE[k] - topk0[k] for k in ('calls', 'hits')}}
     out['load_end'] = os.getloadavg()
@@ -717,7 +723,8 @@ def search_summary(args, search) -> None:
               f'{m["val_images"]} val images; weights: {search["weights"]}; '
               f'COCO evaluation with speed-ups: {m["coco_backend"]}; reading: '
               f'{search["workers"] or 0} worker(s) for ours with the speed-ups (and mmrazor)'
-              f'{", streamed (no cache)" if search["stream"] else ""}')
+              f'{", streamed (no cache)" if search["stream"] else ""}; val batches predicted '
+              f'at once by ours with the speed-ups: {m["lanes"]}')
         for name in names:
             wall = [r[name]['wall'] for r in rows]
             cpu = [r[name]['cpu'] for r in rows]
@@ -847,6 +854,9 @@ def main(argv=None) -> None:
     p.add_argument('--workers', type=int, default=None,
                    help="search part: num_workers of our evaluator's loaders (with the "
                    "speed-ups) and of mmrazor's (default: ours the config's, mmrazor 0)")
+    p.add_argument('--parallel-batches', type=int, default=None,
+                   help="search part: parallel_batches of our evaluator with the speed-ups "
+                   '(default: its own, 2 on a CPU with more than one core)')
     p.add_argument('--stream', action='store_true',
                    help='search part: ours with the speed-ups reads every batch for every '
                    'candidate (cache_batches=False), as the COCO configs')
@@ -867,7 +877,8 @@ def main(argv=None) -> None:
                    'data/digits_det')
     p.add_argument('--tiny', action='store_true',
                    help='CI size: 1 thread, batch 2 at 128 px, 1 pair, path, fresh step, '
-                   'memory step and candidate (1 BN batch, 2 val images), no layout pairs')
+                   'memory step and candidate (1 BN batch, 2 val images, batches of 2), no '
+                   'layout pairs')
     args = p.parse_args(argv)
     args.data_root = os.path.abspath(args.data_root)
     if args.tiny:
@@ -884,6 +895,9 @@ def main(argv=None) -> None:
         if getattr(args, k) < 0:
             raise ValueError(f'--{k.replace("_", "-")}: a non-negative integer is expected, '
                              f'got {getattr(args, k)}')
+    if args.parallel_batches is not None and args.parallel_batches < 1:
+        raise ValueError('--parallel-batches: a positive integer is expected, got '
+                         f'{args.parallel_batches}')
     if args.train_iters < 0 or (args.workers is not None and args.workers < 0):
         raise ValueError('--train-iters and --workers: non-negative integers are expected')
     if args.train_iters and args.checkpoint:

@@ -118,12 +118,15 @@ def test_detnas_bench_tiny(tmp_path):
     assert len(re.findall(r'profile, s per candidate', out)) == 4
     assert len(re.findall(r'top-k selections by torch.topk .*: \d+ of \d+ levels', out)) == 2
     # the options of the README's throughput figure: both supernets trained first, ours
-    # reading with a worker process and nothing cached; still the same rewards
+    # reading with a worker process and nothing cached, two val batches at once; still
+    # the same rewards
     out = run_tool(['bench/detnas.py', '--tiny', '--only-search', '--data-root', str(data),
-                    '--train-iters', '2', '--workers', '1', '--stream'], timeout=900)
+                    '--train-iters', '2', '--workers', '1', '--stream', '--val-images', '4',
+                    '--parallel-batches', '2'], timeout=900)
     assert re.findall(r'\[search\] training 2/2 .*: loss ours ' + NUM, out)
     assert len(re.findall(r'weights: trained 2 iterations here \(both\); .*reading: 1 '
-                          r'worker\(s\) .*, streamed \(no cache\)', out)) == 2
+                          r'worker\(s\) .*, streamed \(no cache\); val batches predicted '
+                          r'at once by ours with the speed-ups: 2', out)) == 2
     assert re.findall(r'rewards on vs off: largest difference (\S+) over 2 paths', out) == ['0'] * 2
 
 

@@ -21,7 +21,7 @@ from conftest import ROOT  # noqa: E402
 SUPERNET = os.path.join(ROOT, 'configs/detnas/'
                         'retinanet_detnas-shufflenet-300M-supernet_fpn_digits.py')
 OFF = dict(cache_batches=False, stop_bn_forward=False, split_nms=False, topk_select=False,
-           overlap_postprocess=False, coco_backend='pycocotools')
+           overlap_postprocess=False, parallel_batches=1, coco_backend='pycocotools')
 
 
 def _random_boxes(g, n, classes, span=300.0, quantum=None):
@@ -291,6 +291,94 @@ def test_num_workers_is_checked():
     for bad in (-1, 1.5, '2', True):
         with pytest.raises(ValueError, match='evaluator.num_workers'):
             SupernetEvaluator(None, [], num_workers=bad)
+    for bad in (0, -1, 1.5, '2', True):
+        with pytest.raises(ValueError, match='evaluator.parallel_batches: a positive integer'):
+            SupernetEvaluator(None, [], parallel_batches=bad)
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_batch_lanes_predict_at_once_and_hand_results_over_in_order(two_threads):
+    import threading
+    import time
+
+    from nas_det.engine.evaluators.scoring import BatchLanes
+    lanes = BatchLanes(2)
+    lock, running, most, seen = threading.Lock(), [0], [0], []
+
+    def predict(i):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.002 * ((i * 7) % 5))  # out of order
+        with lock:
+            running[0] -= 1
+        return (i, threading.current_thread().name, torch.get_num_threads(),
+                torch.is_grad_enabled())
+
+    got = []
+    with torch.no_grad():
+        lanes.run(range(12), predict, lambda item, res: got.append((item, res)))
+    assert [item for item, _ in got] == list(range(12))
+    assert all(res[0] == item for item, res in got)
+    assert {res[1] for _, res in got} <= {f'nas_det_lane_{k}' for k in range(2)}
+    assert most[0] == 2  # two at once, never more
+    assert {res[2] for _, res in got} == {2} and not any(res[3] for _, res in got)
+    # the caller's thread count and grad mode, wherever the threads were before
+    torch.set_num_threads(1)
+    got.clear()
+    lanes.run(range(4), predict, lambda item, res: got.append(res))
+    assert {res[2] for res in got} == {1} and all(res[3] for res in got)
+    assert lanes._pool is not None and len(lanes._pool._threads) <= 2  # kept, not grown
+
+
+def test_batch_lanes_hold_at_most_one_batch_more_than_they_predict():
+    import time
+
+    from nas_det.engine.evaluators.scoring import BatchLanes
+    taken, ahead = [], []
+
+    def take(item, res):
+        time.sleep(0.005)  # a slow metric: the threads must not run ahead of it
+        taken.append(item)
+
+    BatchLanes(2).run(range(16), lambda i: ahead.append(i - len(taken)), take)
+    assert taken == list(range(16)) and max(ahead) == 2  # (taken: i - 2; the rest in flight)
+
+
+@pytest.mark.parametrize('where', ['predict', 'take'])
+def test_batch_lanes_raise_the_first_error_once_no_thread_predicts(where):
+    import threading
+    import time
+
+    from nas_det.engine.evaluators.scoring import BatchLanes
+    started, running, lock = [], [0], threading.Lock()
+
+    def predict(i):
+        with lock:
+            started.append(i)
+            running[0] += 1
+        time.sleep(0.01)
+        with lock:
+            running[0] -= 1
+        if where == 'predict' and i in (3, 4):
+            raise RuntimeError(f'batch {i} failed')
+        return i
+
+    def take(item, res):
+        if where == 'take' and item == 3:
+            raise RuntimeError(f'batch {item} failed')
+
+    with pytest.raises(RuntimeError, match='batch 3 failed'):
+        BatchLanes(2).run(range(20), predict, take)
+    assert running[0] == 0  # nothing left predicting on the model
+    assert max(started) <= 3 + 2  # the items after those in flight were never started
 
 
 def _toy_detector():
@@ -487,14 +575,15 @@ def test_every_speedup_on_gives_the_rewards_of_every_one_off(bn_mode, supernet_r
     modules = searchable_modules(runner.model)
     common = dict(bn_mode=bn_mode, bn_batches=3, num_val_images=6)
     on = SupernetEvaluator(runner, modules=modules, max_per_img=100, num_workers=1,
-                           **common)  # the model's cap; a worker fills the cache
+                           parallel_batches=2, **common)  # the model's cap; a worker
+    # fills the cache; two val batches predicted at once
     off = SupernetEvaluator(runner, modules=modules, **common, **OFF)
     with pytest.warns(UserWarning, match='cache_max_mb=0'):  # over the cap: read every time
         SupernetEvaluator(runner, modules=modules, cache_max_mb=0, **common)(
             modules[0][1].search_space.sample(random.Random(9)))
     # read by 2 worker processes for every candidate (the flips drawn per image)
     streamed = SupernetEvaluator(runner, modules=modules, cache_max_mb=0, num_workers=2,
-                                 **common)
+                                 parallel_batches=1, **common)  # one batch at a time
     rng = random.Random(0)
     state = torch.get_rng_state()
     for i in range(3):
@@ -512,7 +601,9 @@ def test_every_speedup_on_gives_the_rewards_of_every_one_off(bn_mode, supernet_r
     assert set(on._cached) == ({'bn', 'val'} if bn_mode == 'recalibrate' else {'val'})
     assert not off._cached and not streamed._cached
     assert not on._loaders and set(streamed._loaders) == set(on._cached)  # workers kept
-    assert overlappable(runner.model)  # so 'on' and 'streamed' ran post-processing apart
+    assert overlappable(runner.model)  # so 'on' predicted batches at once and
+    assert on.lanes_for(runner.model) == 2  # 'streamed' ran post-processing apart
+    assert streamed.lanes_for(runner.model) == 1 and off.lanes_for(runner.model) == 1
     p = on.profile.per_candidate()
     assert p['n'] == 3 and p['wall']['forward'] > 0 and p['wall']['postprocess'] > 0
     assert (p['wall']['bn'] > 0) == (bn_mode == 'recalibrate')
@@ -520,14 +611,17 @@ def test_every_speedup_on_gives_the_rewards_of_every_one_off(bn_mode, supernet_r
 
 
 @pytest.mark.slow
-def test_overlapped_postprocessing_raises_the_errors_of_either_thread(supernet_runner,
-                                                                      monkeypatch):
+@pytest.mark.parametrize('lanes', [1, 2])
+def test_postprocessing_apart_raises_the_errors_of_every_thread(supernet_runner, monkeypatch,
+                                                                lanes):
+    """One batch at a time with its post-processing beside the next forward (1), and two
+    batches predicted at once (2)."""
     from nas_det.engine.evaluators import SupernetEvaluator
     from nas_det.engine.hooks import searchable_modules
     runner = supernet_runner
     modules = searchable_modules(runner.model)
     ev = SupernetEvaluator(runner, modules=modules, bn_mode='train', bn_batches=0,
-                           num_val_images=6)
+                           num_val_images=6, parallel_batches=lanes)
     path = modules[0][1].search_space.sample(random.Random(1))
     head = runner.model.bbox_head
 

@@ -24,15 +24,23 @@ Every speed-up here leaves the reward unchanged, by construction:
 - :func:`topk_filter_scores`: a level's highest scores found by ``torch.topk`` where no
   tie at the top can make the full sort's order differ (else that sort);
 - :func:`coco_eval_class`: ``faster-coco-eval`` (an optional package, C++) instead of
-  pycocotools' Python ``COCOeval``: the same statistics to the last bits of a double.
+  pycocotools' Python ``COCOeval``: the same statistics to the last bits of a double;
+- :class:`BatchLanes`: val batches predicted at once, each in its own thread with the
+  process's torch thread count (the arithmetic of every operation, and so every bit of
+  its result, is what one batch at a time gives), the metric taking them in order.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
+import os
 import random
 import sys
+import threading
 import time
 import warnings
+import weakref
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 import torch
@@ -47,9 +55,11 @@ pycocotools."""
 
 class Profile:
     """Seconds spent per part of the scoring (:data:`PARTS`), summed over candidates, in
-    wall clock (``wall``) and in this process's CPU time (``cpu``; all its threads)."""
+    wall clock (``wall``) and in this process's CPU time (``cpu``; all its threads).
+    Threads may add to it at once."""
 
     def __init__(self):
+        self._lock = threading.Lock()
         self.reset()
 
     def reset(self) -> None:
@@ -58,17 +68,19 @@ class Profile:
         self.n = 0
 
     def add(self, part: str, wall: float, cpu: float) -> None:
-        self.wall[part] += wall
-        self.cpu[part] += cpu
+        with self._lock:
+            self.wall[part] += wall
+            self.cpu[part] += cpu
 
     @contextlib.contextmanager
-    def part(self, name: str):
-        """Time the body as part ``name``."""
-        w, c = time.perf_counter(), time.process_time()
+    def part(self, name: str, cpu_clock=time.process_time):
+        """Time the body as part ``name`` (CPU time by ``cpu_clock``: the process's, or
+        ``time.thread_time`` for the calling thread's alone)."""
+        w, c = time.perf_counter(), cpu_clock()
         try:
             yield
         finally:
-            self.add(name, time.perf_counter() - w, time.process_time() - c)
+            self.add(name, time.perf_counter() - w, cpu_clock() - c)
 
     def per_candidate(self) -> dict:
         """``{'wall': {part: s}, 'cpu': {part: s}, 'n': n}``: means over the candidates."""
@@ -78,23 +90,24 @@ class Profile:
 
 
 @contextlib.contextmanager
-def timed_postprocess(model, profile: Profile):
+def timed_postprocess(model, profile: Profile, cpu_clock=time.process_time):
     """Inside: every ``predict_by_feat`` of ``model``'s modules (a head's box decoding,
     filtering and NMS) adds its time to ``profile``'s ``postprocess`` part (outermost calls
-    only). The caller subtracts it from the forward pass it was part of."""
-    depth = [0]
+    of each thread only; CPU time by ``cpu_clock``). The caller subtracts it from the
+    forward pass it was part of."""
+    local = threading.local()
     wrapped = []
 
     def wrap(fn):
         def timed(*args, **kwargs):
-            if depth[0]:
+            if getattr(local, 'depth', 0):
                 return fn(*args, **kwargs)
-            depth[0] += 1
+            local.depth = 1
             try:
-                with profile.part('postprocess'):
+                with profile.part('postprocess', cpu_clock):
                     return fn(*args, **kwargs)
             finally:
-                depth[0] -= 1
+                local.depth = 0
         return timed
 
     for mod in model.modules():
@@ -339,6 +352,7 @@ def _mmdet_filter_scores_and_topk():
 
 
 _TOPK_STATE = {'rate': 1.0, 'calls': 0, 'hits': 0}
+_TOPK_LOCK = threading.Lock()  # (threads of BatchLanes select at once)
 """How often ``torch.topk`` gave the selection lately (``rate``, a moving average), calls
 and selections made by it (``hits``): where the top scores keep tying (an untrained head)
 the selection sorts at once, trying ``topk`` again every :data:`_TOPK_PROBE` calls."""
@@ -369,14 +383,17 @@ def topk_filter_scores(scores, score_thr, topk, results=None):
     idxs = None
     state = _TOPK_STATE
     if 0 < num_topk < scores.numel():
-        state['calls'] += 1
-        if state['rate'] >= _TOPK_MIN_RATE or state['calls'] % _TOPK_PROBE == 0:
+        with _TOPK_LOCK:
+            state['calls'] += 1
+            attempt = state['rate'] >= _TOPK_MIN_RATE or state['calls'] % _TOPK_PROBE == 0
+        if attempt:
             top, top_idxs = scores.topk(num_topk + 1)
             exact = bool((top[:-1] > top[1:]).all())
-            state['rate'] = 0.8 * state['rate'] + 0.2 * exact
+            with _TOPK_LOCK:
+                state['rate'] = 0.8 * state['rate'] + 0.2 * exact
+                state['hits'] += exact
             if exact:
                 scores, idxs = top[:num_topk], top_idxs[:num_topk]
-                state['hits'] += 1
     if idxs is None:
         scores, idxs = scores.sort(descending=True)
         scores, idxs = scores[:num_topk], idxs[:num_topk]
@@ -423,6 +440,58 @@ def overlappable(model) -> bool:
             and type(model).predict is SingleStageDetector.predict
             and type(head).predict is BaseDenseHead.predict
             and 'predict' not in vars(model) and 'predict' not in vars(head))
+
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # (no affinity on this platform)
+        return os.cpu_count() or 1
+
+
+class BatchLanes:
+    """``lanes`` threads that predict batches at once (:meth:`run`). Each runs with the
+    torch thread count of the calling thread (set in it where it differs) and its grad
+    mode, so an operation's arithmetic, and with it every bit of its result, is what one
+    batch at a time gives. The threads persist from one :meth:`run` to the next (a
+    thread's first operations pay for its OpenMP team and kernels' set-up)."""
+
+    def __init__(self, lanes: int):
+        self.lanes = lanes
+        self._pool = None
+
+    def run(self, items, predict, take) -> None:
+        """``predict(item)`` for each of ``items`` in the threads (at most ``lanes`` at
+        once, one more waiting), ``take(item, result)`` here in the items' order. An error
+        of either is the one raised, once no thread is predicting any more."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.lanes, thread_name_prefix='nas_det_lane')
+            weakref.finalize(self, self._pool.shutdown, wait=False)
+        threads, grad = torch.get_num_threads(), torch.is_grad_enabled()
+
+        def task(item):
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+            with torch.set_grad_enabled(grad):
+                return predict(item)
+
+        pending = collections.deque()
+        try:
+            for item in items:
+                pending.append((item, self._pool.submit(task, item)))
+                if len(pending) > self.lanes:
+                    first, fut = pending.popleft()
+                    take(first, fut.result())
+            while pending:
+                first, fut = pending[0]
+                take(first, fut.result())
+                pending.popleft()
+        finally:
+            for _, fut in pending:
+                fut.cancel()
+            wait([fut for _, fut in pending])
 
 
 _WARNED = set()

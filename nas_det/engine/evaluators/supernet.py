@@ -13,9 +13,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ...strategies.driver import Result
 from .base import (build_dataset, check_int, clear_results, local_metrics,
                    register_evaluator, reward_from_metrics, unwrap)
-from .scoring import (Profile, RNGScope, SeededSamples, detections_cap, forward_until, nbytes,
-                      overlappable, resolve_coco_backend, split_nms, timed_postprocess,
-                      topk_select)
+from .scoring import (BatchLanes, Profile, RNGScope, SeededSamples, detections_cap,
+                      forward_until, nbytes, overlappable, resolve_coco_backend, split_nms,
+                      timed_postprocess, topk_select, usable_cores)
 
 
 @contextlib.contextmanager
@@ -117,6 +117,15 @@ class SupernetEvaluator:
             in a second thread while the next batch's forward runs (the same detections
             in the same order; a candidate takes less wall time wherever a core is idle
             while the other works, as during single-threaded NMS). Defaults to True.
+        parallel_batches (int, optional): for those single-stage detectors on a CPU, val
+            batches predicted at once (forward and post-processing), each in its own
+            thread with the process's torch thread count, so each operation does the
+            arithmetic of a one-batch-at-a-time pass (the same detections, bit for bit);
+            the metric takes them in order. Two batches keep two cores busier than one
+            batch's multi-threaded operations do. Each batch in flight holds its own
+            activations. Defaults to None: 2 where the model is on a CPU and the process
+            may use more than one core, else 1 (one batch at a time, with
+            ``overlap_postprocess``).
         coco_backend (str): ``'auto'``, ``'pycocotools'`` or ``'faster-coco-eval'``: what
             computes COCO metrics (:func:`~nas_det.engine.evaluators.local_metrics`);
             ``'auto'`` takes the optional faster-coco-eval package where it is installed.
@@ -137,7 +146,7 @@ class SupernetEvaluator:
                  num_workers: int | None = None, cache_batches: bool = True,
                  cache_max_mb: int = 2048, stop_bn_forward: bool = True, split_nms: bool = True,
                  topk_select: bool = True, overlap_postprocess: bool = True,
-                 coco_backend: str = 'auto',
+                 parallel_batches: int | None = None, coco_backend: str = 'auto',
                  max_per_img: int | None = None, seed: int = 0):
         if bn_mode not in self.BN_MODES:
             raise ValueError(f'evaluator.bn_mode: {bn_mode!r} is not allowed; allowed values: '
@@ -149,6 +158,7 @@ class SupernetEvaluator:
         check_int('num_workers', num_workers, allow_none=True, allow_zero=True)
         check_int('cache_max_mb', cache_max_mb, allow_zero=True)
         check_int('max_per_img', max_per_img, allow_none=True)
+        check_int('parallel_batches', parallel_batches, allow_none=True)
         for name, value in (('cache_batches', cache_batches), ('stop_bn_forward', stop_bn_forward),
                             ('split_nms', split_nms), ('topk_select', topk_select),
                             ('overlap_postprocess', overlap_postprocess)):
@@ -167,6 +177,8 @@ class SupernetEvaluator:
         self.split_nms = split_nms
         self.topk_select = topk_select
         self.overlap_postprocess = overlap_postprocess
+        self.parallel_batches = parallel_batches
+        self._lanes = None          # BatchLanes of parallel_batches, kept across candidates
         self.max_per_img = max_per_img
         cfg = runner.cfg
         train_dl, val_dl = cfg.train_dataloader, cfg.val_dataloader
@@ -273,14 +285,26 @@ class SupernetEvaluator:
             for m, training in modes:
                 m.training = training
 
+    def lanes_for(self, model) -> int:
+        """Val batches predicted at once for ``model`` (``parallel_batches``, resolved)."""
+        if not overlappable(model):
+            return 1
+        if self.parallel_batches is not None:
+            return self.parallel_batches
+        on_cpu = all(p.device.type == 'cpu' for p in model.parameters())
+        return 2 if on_cpu and usable_cores() > 1 else 1
+
     def _validate(self, model) -> dict:
         prof = self.profile
         self.last_detections = 0
+        lanes = self.lanes_for(model)
         overlap = self.overlap_postprocess and overlappable(model)
         clear_results(self.evaluator)
         with split_nms(self.split_nms), topk_select(self.topk_select), \
                 detections_cap(model, self.max_per_img):
-            if overlap:
+            if lanes > 1:
+                self._validate_lanes(model, lanes)
+            elif overlap:
                 self._validate_overlapped(model)
             else:
                 with timed_postprocess(model, prof):
@@ -352,6 +376,44 @@ class SupernetEvaluator:
                 raise
             if pending is not None:
                 pending.result()
+        prof.add('forward', 0.0, time.process_time() - c0 - (apart() - apart0))
+
+    def _validate_lanes(self, model, lanes: int) -> None:
+        """The val batches of a single-stage detector ``lanes`` at a time, each predicted
+        (forward, then post-processing, as mmdet's ``predict``) in a thread of
+        :class:`~nas_det.engine.evaluators.scoring.BatchLanes`; the metric takes them here,
+        in order. Profile: ``forward`` and ``postprocess`` are the threads' wall times
+        summed (they overlap) and ``postprocess`` their own CPU time; ``metric`` is this
+        thread's; ``forward`` has the rest of the process's CPU time."""
+        prof = self.profile
+        head = model.bbox_head
+        if self._lanes is None or self._lanes.lanes != lanes:
+            self._lanes = BatchLanes(lanes)
+
+        def predict(item):
+            data, preprocessed = item
+            w = time.perf_counter()
+            if not preprocessed:
+                data = model.data_preprocessor(data, False)
+            outs = head(model.extract_feat(data['inputs']))
+            w1, c1 = time.perf_counter(), time.thread_time()
+            samples = data['data_samples']
+            results = head.predict_by_feat(
+                *outs, batch_img_metas=[s.metainfo for s in samples], rescale=True)
+            outputs = model.add_pred_to_datasample(samples, results)
+            prof.add('forward', w1 - w, 0.0)
+            prof.add('postprocess', time.perf_counter() - w1, time.thread_time() - c1)
+            return data, outputs
+
+        def take(item, result):
+            with prof.part('metric', time.thread_time):
+                self._process(result[1], result[0])
+
+        def apart():  # CPU time the profile has from the reading and the parts timed apart
+            return prof.cpu['data'] + prof.cpu['postprocess'] + prof.cpu['metric']
+
+        c0, apart0 = time.process_time(), apart()
+        self._lanes.run(self._batches('val', model), predict, take)
         prof.add('forward', 0.0, time.process_time() - c0 - (apart() - apart0))
 
     @torch.no_grad()
