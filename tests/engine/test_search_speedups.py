@@ -254,11 +254,9 @@ def test_the_recalibration_sample_is_the_first_epoch_of_a_seeded_random_sampler(
     assert [list(b[0]) for b in loader] == [want[i:i + 2] for i in range(0, 8, 2)]
 
 
-def test_overlappable_only_where_mmdet_predict_runs_unchanged():
+def _small_retinanet():
     from mmdet.models.detectors import RetinaNet
     from mmengine.registry import init_default_scope
-
-    from nas_det.engine.evaluators.scoring import overlappable
     init_default_scope('mmdet')
     backbone = dict(type='ResNet', depth=18, num_stages=4, out_indices=(0, 1, 2, 3))
     neck = dict(type='FPN', in_channels=[64, 128, 256, 512], out_channels=16, num_outs=5)
@@ -271,7 +269,12 @@ def test_overlappable_only_where_mmdet_predict_runs_unchanged():
                                 target_stds=[1.0] * 4))
     test_cfg = dict(nms_pre=100, score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5),
                     max_per_img=10)
-    retina = RetinaNet(backbone, neck, head, test_cfg=test_cfg)
+    return RetinaNet(backbone, neck, head, test_cfg=test_cfg)
+
+
+def test_overlappable_only_where_mmdet_predict_runs_unchanged():
+    from nas_det.engine.evaluators.scoring import overlappable
+    retina = _small_retinanet()
     assert overlappable(retina)
     retina.predict = lambda *a, **k: None  # a predict of its own: run in turn
     assert not overlappable(retina)
@@ -280,10 +283,33 @@ def test_overlappable_only_where_mmdet_predict_runs_unchanged():
         def predict(self, x, batch_data_samples, rescale=False):
             return super().predict(x, batch_data_samples, rescale)
 
-    other = RetinaNet(backbone, neck, head, test_cfg=test_cfg)
+    other = _small_retinanet()
     other.bbox_head.__class__ = OwnHeadPredict
     assert not overlappable(other)
     assert not overlappable(torch.nn.Linear(2, 2))
+
+
+def test_parallel_batches_where_batches_can_be_predicted_at_once(monkeypatch):
+    from nas_det.engine.evaluators import SupernetEvaluator
+    from nas_det.engine.evaluators import supernet
+
+    def evaluator(parallel_batches):  # (lanes_for reads these two settings only)
+        ev = object.__new__(SupernetEvaluator)
+        ev.parallel_batches, ev._warned_lanes = parallel_batches, False
+        return ev
+
+    retina = _small_retinanet()
+    monkeypatch.setattr(supernet, 'usable_cores', lambda: 4)
+    assert evaluator(None).lanes_for(retina) == 2 and evaluator(3).lanes_for(retina) == 3
+    monkeypatch.setattr(supernet, 'usable_cores', lambda: 1)
+    assert evaluator(None).lanes_for(retina) == 1 and evaluator(3).lanes_for(retina) == 3
+    retina.predict = lambda *a, **k: None  # a predict of its own: one batch at a time
+    assert evaluator(None).lanes_for(retina) == 1
+    ev = evaluator(3)
+    with pytest.warns(UserWarning, match=r'evaluator.parallel_batches=3: RetinaNet is scored '
+                      'one batch at a time'):
+        assert ev.lanes_for(retina) == 1
+    assert ev.lanes_for(retina) == 1  # (warned once)
 
 
 def test_num_workers_is_checked():

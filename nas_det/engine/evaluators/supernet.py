@@ -179,6 +179,7 @@ class SupernetEvaluator:
         self.overlap_postprocess = overlap_postprocess
         self.parallel_batches = parallel_batches
         self._lanes = None          # BatchLanes of parallel_batches, kept across candidates
+        self._warned_lanes = False
         self.max_per_img = max_per_img
         cfg = runner.cfg
         train_dl, val_dl = cfg.train_dataloader, cfg.val_dataloader
@@ -288,6 +289,12 @@ class SupernetEvaluator:
     def lanes_for(self, model) -> int:
         """Val batches predicted at once for ``model`` (``parallel_batches``, resolved)."""
         if not overlappable(model):
+            if (self.parallel_batches or 1) > 1 and not self._warned_lanes:
+                self._warned_lanes = True
+                warnings.warn(f'evaluator.parallel_batches={self.parallel_batches}: '
+                              f'{type(model).__name__} is scored one batch at a time (only '
+                              "single-stage detectors with mmdet's predict predict batches "
+                              'at once)')
             return 1
         if self.parallel_batches is not None:
             return self.parallel_batches
