@@ -377,9 +377,16 @@ def topk_filter_scores(scores, score_thr, topk, results=None):
     if scores.device.type != 'cpu':
         return _mmdet_filter_scores_and_topk()(scores, score_thr, topk, results)
     valid_mask = scores > score_thr
-    scores = scores[valid_mask]
-    valid_idxs = torch.nonzero(valid_mask)
-    num_topk = min(topk, valid_idxs.size(0))
+    if scores.dim() == 2 and bool(valid_mask.all()):
+        # every score is above the threshold (a low one): the masked copy would hold the
+        # same values in the same order, and its indices would be (i // C, i % C)
+        num_classes, valid_idxs = scores.size(1), None
+        scores = scores.reshape(-1)
+        num_topk = min(topk, scores.numel())
+    else:
+        scores = scores[valid_mask]
+        valid_idxs = torch.nonzero(valid_mask)
+        num_topk = min(topk, valid_idxs.size(0))
     idxs = None
     state = _TOPK_STATE
     if 0 < num_topk < scores.numel():
@@ -397,7 +404,10 @@ def topk_filter_scores(scores, score_thr, topk, results=None):
     if idxs is None:
         scores, idxs = scores.sort(descending=True)
         scores, idxs = scores[:num_topk], idxs[:num_topk]
-    keep_idxs, labels = valid_idxs[idxs].unbind(dim=1)
+    if valid_idxs is None:
+        keep_idxs, labels = torch.div(idxs, num_classes, rounding_mode='floor'), idxs % num_classes
+    else:
+        keep_idxs, labels = valid_idxs[idxs].unbind(dim=1)
     filtered_results = None
     if results is not None:
         if isinstance(results, dict):
