@@ -352,10 +352,10 @@ def _mmdet_filter_scores_and_topk():
 
 
 _TOPK_STATE = {'rate': 1.0, 'calls': 0, 'hits': 0}
-_TOPK_LOCK = threading.Lock()  # (threads of BatchLanes select at once)
 """How often ``torch.topk`` gave the selection lately (``rate``, a moving average), calls
 and selections made by it (``hits``): where the top scores keep tying (an untrained head)
 the selection sorts at once, trying ``topk`` again every :data:`_TOPK_PROBE` calls."""
+_TOPK_LOCK = threading.Lock()  # (the threads of BatchLanes select at once)
 _TOPK_MIN_RATE = 0.1  # topk costs a tenth of the sort: below this rate it does not pay
 _TOPK_PROBE = 16
 
@@ -450,7 +450,6 @@ def overlappable(model) -> bool:
             and type(model).predict is SingleStageDetector.predict
             and type(head).predict is BaseDenseHead.predict
             and 'predict' not in vars(model) and 'predict' not in vars(head))
-
 
 
 def usable_cores() -> int:
