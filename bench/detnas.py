@@ -392,7 +392,7 @@ PEER_OPS = {'shuffle3x3': 'shuffle_3x3', 'shuffle5x5': 'shuffle_5x5',
 def search_config(args):
     """The search phase's config of ``SEARCH_CONFIG`` on ``args.data_root`` (the held-out
     split written first), with checkpointing and the sampling hook dropped, and the
-    evaluator's settings (``--tiny``: 1 BN batch, 2 val images, batches of 2;
+    evaluator's settings (``--tiny``: 1 BN batch, 2 val images, val batches of 2;
     ``--val-images``)."""
     from mmengine.config import Config
     from nas_det.engine.launch.phases import PHASES, PhaseContext, normalize_phases, phase_config
@@ -414,7 +414,11 @@ def search_config(args):
             PHASES[name](phase_config(cfg, o, os.path.join(wd, name)), PhaseContext(wd))
     pcfg, ev_cfg = scoring_config(cfg, over[0], wd)
     if args.tiny:
-        ev_cfg.update(bn_batches=1, num_val_images=2, batch_size=2)
+        ev_cfg.update(bn_batches=1, num_val_images=2)
+        # val batches of 2 (so --val-images 4 makes two); the recalibration batch stays
+        # the config's: mmrazor 1.0.0's calibration cannot take a batch of 2 or fewer
+        # images (it slices the batch dict once the images left are no more than its keys)
+        pcfg.val_dataloader['batch_size'] = 2
     if args.val_images:
         ev_cfg['num_val_images'] = args.val_images
     return pcfg, ev_cfg, wd
@@ -877,7 +881,7 @@ def main(argv=None) -> None:
                    'data/digits_det')
     p.add_argument('--tiny', action='store_true',
                    help='CI size: 1 thread, batch 2 at 128 px, 1 pair, path, fresh step, '
-                   'memory step and candidate (1 BN batch, 2 val images, batches of 2), no '
+                   'memory step and candidate (1 BN batch, 2 val images, val batches of 2), no '
                    'layout pairs')
     args = p.parse_args(argv)
     args.data_root = os.path.abspath(args.data_root)
