@@ -336,7 +336,7 @@ def test_batch_lanes_predict_at_once_and_hand_results_over_in_order(two_threads)
 
     from nas_det.engine.evaluators.scoring import BatchLanes
     lanes = BatchLanes(2)
-    lock, running, most, seen = threading.Lock(), [0], [0], []
+    lock, running, most = threading.Lock(), [0], [0]
 
     def predict(i):
         with lock:
