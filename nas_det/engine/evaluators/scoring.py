@@ -90,24 +90,23 @@ class Profile:
 
 
 @contextlib.contextmanager
-def timed_postprocess(model, profile: Profile, cpu_clock=time.process_time):
+def timed_postprocess(model, profile: Profile):
     """Inside: every ``predict_by_feat`` of ``model``'s modules (a head's box decoding,
     filtering and NMS) adds its time to ``profile``'s ``postprocess`` part (outermost calls
-    of each thread only; CPU time by ``cpu_clock``). The caller subtracts it from the
-    forward pass it was part of."""
-    local = threading.local()
+    only). The caller subtracts it from the forward pass it was part of."""
+    depth = [0]
     wrapped = []
 
     def wrap(fn):
         def timed(*args, **kwargs):
-            if getattr(local, 'depth', 0):
+            if depth[0]:
                 return fn(*args, **kwargs)
-            local.depth = 1
+            depth[0] += 1
             try:
-                with profile.part('postprocess', cpu_clock):
+                with profile.part('postprocess'):
                     return fn(*args, **kwargs)
             finally:
-                local.depth = 0
+                depth[0] -= 1
         return timed
 
     for mod in model.modules():

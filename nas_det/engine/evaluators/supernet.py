@@ -337,6 +337,29 @@ class SupernetEvaluator:
             with prof.part('metric'):
                 self._process(outputs, data)
 
+    @staticmethod
+    def _forward(model, data, preprocessed):
+        """A val batch (preprocessed here unless it was) and the head's raw outputs on it:
+        the first half of mmdet's single-stage ``predict``."""
+        if not preprocessed:
+            data = model.data_preprocessor(data, False)
+        return data, model.bbox_head(model.extract_feat(data['inputs']))
+
+    @staticmethod
+    def _postprocess(model, outs, data):
+        """The second half: the head's ``predict_by_feat`` on its raw outputs (boxes
+        rescaled to the original images) and the detections put in the data samples."""
+        samples = data['data_samples']
+        results = model.bbox_head.predict_by_feat(
+            *outs, batch_img_metas=[s.metainfo for s in samples], rescale=True)
+        return model.add_pred_to_datasample(samples, results)
+
+    def _cpu_apart(self) -> float:
+        """CPU time the profile has from the reading and the parts timed in their own
+        threads (the rest of a val pass's process CPU time is the forwards')."""
+        prof = self.profile
+        return prof.cpu['data'] + prof.cpu['postprocess'] + prof.cpu['metric']
+
     def _validate_overlapped(self, model) -> None:
         """The val batches of a single-stage detector with the post-processing and metric
         of each batch in a second thread while the next batch's forward runs: what
@@ -346,33 +369,24 @@ class SupernetEvaluator:
         time, ``forward`` the wall time of the forwards and the rest of the process's
         CPU time (the parts' wall times overlap)."""
         prof = self.profile
-        head = model.bbox_head
 
         @torch.no_grad()  # (grad mode is per thread)
         def finish(outs, data):
             w, c = time.perf_counter(), time.thread_time()
-            samples = data['data_samples']
-            results = head.predict_by_feat(
-                *outs, batch_img_metas=[s.metainfo for s in samples], rescale=True)
-            outputs = model.add_pred_to_datasample(samples, results)
+            outputs = self._postprocess(model, outs, data)
             w2, c2 = time.perf_counter(), time.thread_time()
             self._process(outputs, data)
             w3, c3 = time.perf_counter(), time.thread_time()
             prof.add('postprocess', w2 - w, c2 - c)
             prof.add('metric', w3 - w2, c3 - c2)
 
-        def apart():  # CPU time the profile has from the reading and from that thread
-            return prof.cpu['data'] + prof.cpu['postprocess'] + prof.cpu['metric']
-
         pending = None
-        c0, apart0 = time.process_time(), apart()
+        c0, apart0 = time.process_time(), self._cpu_apart()
         with ThreadPoolExecutor(1, thread_name_prefix='nas_det_postprocess') as pool:
             try:
                 for data, preprocessed in self._batches('val', model):
                     w = time.perf_counter()
-                    if not preprocessed:
-                        data = model.data_preprocessor(data, False)
-                    outs = head(model.extract_feat(data['inputs']))
+                    data, outs = self._forward(model, data, preprocessed)
                     prof.add('forward', time.perf_counter() - w, 0.0)
                     if pending is not None:
                         pending.result()
@@ -383,7 +397,7 @@ class SupernetEvaluator:
                 raise
             if pending is not None:
                 pending.result()
-        prof.add('forward', 0.0, time.process_time() - c0 - (apart() - apart0))
+        prof.add('forward', 0.0, time.process_time() - c0 - (self._cpu_apart() - apart0))
 
     def _validate_lanes(self, model, lanes: int) -> None:
         """The val batches of a single-stage detector ``lanes`` at a time, each predicted
@@ -393,21 +407,14 @@ class SupernetEvaluator:
         summed (they overlap) and ``postprocess`` their own CPU time; ``metric`` is this
         thread's; ``forward`` has the rest of the process's CPU time."""
         prof = self.profile
-        head = model.bbox_head
         if self._lanes is None or self._lanes.lanes != lanes:
             self._lanes = BatchLanes(lanes)
 
         def predict(item):
-            data, preprocessed = item
             w = time.perf_counter()
-            if not preprocessed:
-                data = model.data_preprocessor(data, False)
-            outs = head(model.extract_feat(data['inputs']))
+            data, outs = self._forward(model, *item)
             w1, c1 = time.perf_counter(), time.thread_time()
-            samples = data['data_samples']
-            results = head.predict_by_feat(
-                *outs, batch_img_metas=[s.metainfo for s in samples], rescale=True)
-            outputs = model.add_pred_to_datasample(samples, results)
+            outputs = self._postprocess(model, outs, data)
             prof.add('forward', w1 - w, 0.0)
             prof.add('postprocess', time.perf_counter() - w1, time.thread_time() - c1)
             return data, outputs
@@ -416,12 +423,9 @@ class SupernetEvaluator:
             with prof.part('metric', time.thread_time):
                 self._process(result[1], result[0])
 
-        def apart():  # CPU time the profile has from the reading and the parts timed apart
-            return prof.cpu['data'] + prof.cpu['postprocess'] + prof.cpu['metric']
-
-        c0, apart0 = time.process_time(), apart()
+        c0, apart0 = time.process_time(), self._cpu_apart()
         self._lanes.run(self._batches('val', model), predict, take)
-        prof.add('forward', 0.0, time.process_time() - c0 - (apart() - apart0))
+        prof.add('forward', 0.0, time.process_time() - c0 - (self._cpu_apart() - apart0))
 
     @torch.no_grad()
     def __call__(self, genotype) -> Result:
