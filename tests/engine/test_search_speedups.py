@@ -658,16 +658,18 @@ def test_postprocessing_apart_raises_the_errors_of_every_thread(supernet_runner,
     with pytest.raises(RuntimeError, match='post-processing failed'):
         ev(path)
     monkeypatch.undo()
-    calls = []
-    forward = head.forward
+    # the second batch's forward fails (found by its images: with two batches at once the
+    # second call may be either batch's), while the first batch's post-processing may
+    # still run
+    second = ev.val_set.get_data_info(ev.val_bs)['img_id']
+    forward = ev._forward
 
-    def failing_second_forward(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:  # while the first batch's post-processing may still run
+    def failing_second_forward(model, data, preprocessed):
+        if data['data_samples'][0].img_id == second:
             raise RuntimeError('forward failed')
-        return forward(*args, **kwargs)
+        return forward(model, data, preprocessed)
 
-    monkeypatch.setattr(head, 'forward', failing_second_forward)
+    monkeypatch.setattr(ev, '_forward', failing_second_forward)
     with pytest.raises(RuntimeError, match='forward failed'):
         ev(path)
     monkeypatch.undo()
